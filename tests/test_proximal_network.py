@@ -1,42 +1,10 @@
-"""Tests of optrepro.models.proximal_network: ICNN convexity, LPN monotonicity, the Laplace denoisers, the losses."""
+"""Tests of optrepro.models.proximal_network: LPN monotonicity, the Laplace denoisers, the losses (ICNN: test_icnn)."""
 import math
 
 import numpy as np
 import optrepro.models.proximal_network as pn
 import pytest
 import torch
-
-
-def _random_icnn(dim, seed, alpha=0.0):
-    torch.manual_seed(seed)
-    net = pn.ICNN(dim, hidden=12, layers=3, beta=3.0, alpha=alpha).double()
-    with torch.no_grad():  # spread the weights so that the test is not about a nearly linear function
-        for p in net.parameters():
-            p.add_(torch.randn_like(p))
-    return net
-
-
-@pytest.mark.parametrize("dim", [1, 3])
-def test_icnn_midpoint_convex(dim):
-    net = _random_icnn(dim, 0)
-    g = torch.Generator().manual_seed(1)
-    a = 3 * torch.randn(2000, dim, generator=g, dtype=torch.float64)
-    c = 3 * torch.randn(2000, dim, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        gap = (net(a) + net(c)) / 2 - net((a + c) / 2)
-    assert gap.min() >= -1e-12
-    assert gap.max() > 1e-3  # not affine
-
-
-def test_icnn_without_sign_constraint_is_not_convex():
-    """The midpoint test can fail: flip the sign of the output weights and the network is concave somewhere."""
-    net = _random_icnn(1, 0)
-    weights = net.nonneg_weights
-    net.nonneg_weights = lambda: weights()[:-1] + [-weights()[-1]]
-    a = torch.linspace(-3, 3, 400, dtype=torch.float64)[:, None]
-    with torch.no_grad():
-        gap = (net(a[:-2]) + net(a[2:])) / 2 - net(a[1:-1])
-    assert gap.min() < -1e-8
 
 
 def test_lpn_is_gradient_and_monotone():

@@ -6,11 +6,11 @@
 * :mod:`optrepro.models.input_convex_rnn` -- the input convex Lipschitz RNN (ICLRNN), RNN/LSTM baselines, the CSTR.
 * :mod:`optrepro.models.input_convex_lstm` -- the input convex LSTM, a plain-LSTM baseline, control optimization
   through a surrogate.
-* :mod:`optrepro.models.proximal_network` -- input convex networks (ICNN) and learned proximal networks (their
-  gradients), the proximal-matching loss, reference denoisers for a Laplace prior.
+* :mod:`optrepro.models.icnn` -- the input-convex network (ICNN) and its gradient map.
+* :mod:`optrepro.models.proximal_network` -- learned proximal networks (gradients of ICNNs), the
+  proximal-matching loss, reference denoisers for a Laplace prior.
 
-The last three are imported by their module path. Each input-convex model has its own small cell; a shared ICNN
-building block is left for when a fourth model needs one.
+All but the first are imported by their module path.
 """
 
 from .monotonic import (

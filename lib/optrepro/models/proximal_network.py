@@ -35,7 +35,7 @@ soft-thresholding at :math:`\sigma^2/b`, :math:`\mathrm{soft}(y; t) = \mathrm{si
 quadrature of :math:`\int x\,p_x(x)\,\varphi((y-x)/\sigma)\,dx / \int p_x(x)\,\varphi((y-x)/\sigma)\,dx`
 split at the prior's kink :math:`x = 0`.
 
-* :class:`ICNN` -- the convex potential :math:`\psi_\theta`; :class:`LPN` -- its gradient :math:`f_\theta`;
+* :class:`~optrepro.models.icnn.ICNN` -- the convex potential :math:`\psi_\theta`; :class:`LPN` -- its gradient :math:`f_\theta`;
   :func:`proximal_matching_loss`, :func:`gamma_schedule` (geometric annealing of :math:`\gamma`);
   :func:`train_denoiser` -- Adam on fresh noisy Laplace (or any sampler's) batches with loss ``"pm"``, ``"mse"``
   or ``"l1"``; :func:`soft_threshold`; :func:`laplace_mmse_denoiser`; :func:`sample_laplace`;
@@ -44,17 +44,16 @@ split at the prior's kink :math:`x = 0`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..threads import one_cpu_thread_if
+from .icnn import ICNN
 
 __all__ = [
     "ICNN",
@@ -73,50 +72,6 @@ __all__ = [
 LOSSES = ("pm", "mse", "l1")
 
 
-class ICNN(nn.Module):
-    r"""Input-convex network :math:`\psi_\theta: \mathbb R^d \to \mathbb R` (one value per row of the input).
-
-    ``hidden`` units per layer, ``layers`` hidden layers, softplus activation with sharpness ``beta``, weights on
-    the :math:`z` path made non-negative by ``softplus`` of a free parameter, and ``alpha`` the weight of the
-    strongly convex term :math:`\frac\alpha2\|y\|^2`.
-    """
-
-    def __init__(self, dim: int = 1, hidden: int = 32, layers: int = 2, beta: float = 10.0, alpha: float = 0.0):
-        super().__init__()
-        self.dim = check_int("dim", dim, 1)
-        hidden = check_int("hidden", hidden, 1)
-        self.layers = check_int("layers", layers, 1)
-        self.beta = check_positive("beta", beta)
-        self.alpha = check_nonnegative("alpha", alpha)
-        # H_k y + b_k: the unconstrained input ("skip") paths, one per hidden layer
-        self.skip = nn.ModuleList([nn.Linear(dim, hidden) for _ in range(self.layers)])
-        # W_k = softplus(V_k) >= 0 for k = 1..L-1, and the output weights w = softplus(v) >= 0
-        self.z_raw = nn.ParameterList([nn.Parameter(torch.empty(hidden, hidden)) for _ in range(self.layers - 1)])
-        self.out_raw = nn.Parameter(torch.empty(1, hidden))
-        self.out_skip = nn.Linear(dim, 1)
-        with torch.no_grad():
-            for v in self.z_raw:  # softplus(V) about 1/hidden on average: a stable scale at initialization
-                v.normal_(math.log(math.expm1(1.0 / hidden)), 0.5)
-            self.out_raw.normal_(math.log(math.expm1(1.0 / hidden)), 0.5)
-
-    def nonneg_weights(self) -> list[Tensor]:
-        """The :math:`z`-path weights actually used, :math:`W_1..W_{L-1}` then :math:`w` (all :math:`\\ge 0`)."""
-        return [F.softplus(v) for v in self.z_raw] + [F.softplus(self.out_raw)]
-
-    def forward(self, y: Tensor) -> Tensor:
-        if y.ndim != 2 or y.shape[1] != self.dim:
-            raise ValueError(f"invalid input shape {tuple(y.shape)}: expected (batch, {self.dim})")
-        act = lambda h: F.softplus(h, beta=self.beta)  # convex, non-decreasing
-        weights = self.nonneg_weights()
-        z = act(self.skip[0](y))
-        for W, skip in zip(weights[:-1], self.skip[1:]):
-            z = act(z @ W.T + skip(y))
-        psi = z @ weights[-1].T + self.out_skip(y)
-        if self.alpha:
-            psi = psi + 0.5 * self.alpha * (y * y).sum(1, keepdim=True)
-        return psi[:, 0]
-
-
 class LPN(nn.Module):
     r"""Learned proximal network :math:`f_\theta(y) = \nabla\psi_\theta(y)`, the input gradient of an :class:`ICNN`.
 
@@ -128,11 +83,7 @@ class LPN(nn.Module):
         self.potential = ICNN(dim, hidden, layers, beta, alpha)
 
     def forward(self, y: Tensor) -> Tensor:
-        with torch.enable_grad():
-            y = y if y.requires_grad else y.detach().requires_grad_(True)
-            psi = self.potential(y)
-            (grad,) = torch.autograd.grad(psi.sum(), y, create_graph=True)
-        return grad
+        return self.potential.gradient(y, create_graph=True)
 
 
 def proximal_matching_loss(pred: Tensor, target: Tensor, gamma: float) -> Tensor:
