@@ -10,6 +10,8 @@ import torch
 from optrepro.ot import (dense_newton_direction, dual_gradient, dual_objective, marginal_error, sinkhorn,
                          sinkhorn_newton_sparse, sparse_newton_direction, sparsify_plan)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def clouds(n, m, seed, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)

@@ -87,6 +87,7 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, m
 
     ``C`` is (n, m) or (batch, n, m); ``a``, ``b`` are (n,), (m,) or batched. Works on the device and dtype of
     ``C`` (use float64 for small ``eps``). ``f0``, ``g0`` warm-start the potentials (default zero).
+    With ``record=False`` the stopping test runs every 10 iterations (as POT's) instead of after each one.
     """
     eps = check_positive("eps", eps)
     max_iter = check_int("max_iter", max_iter, 0)
@@ -101,7 +102,7 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, m
         f = _f_update(g, loga, C, eps)
         g = _g_update(f, logb, C, eps)
         it += 1
-        if record or tol > 0:
+        if record or (tol > 0 and (it % 10 == 0 or it == max_iter)):
             # the column marginal is exact after the g update: only the row marginal needs P
             row = torch.exp(torch.logsumexp((f.unsqueeze(-1) + g.unsqueeze(-2) - C) / eps, dim=-1))
             err = float((row - a).abs().sum(-1).max())
