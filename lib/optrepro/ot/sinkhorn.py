@@ -72,12 +72,12 @@ def dual_objective(f: torch.Tensor, g: torch.Tensor, a: torch.Tensor, b: torch.T
     return (f * a).sum(-1) + (g * b).sum(-1) - eps * plan_from_potentials(f, g, C, eps).sum((-2, -1))
 
 
-def _f_update(g, loga, C, eps):
-    return eps * loga - eps * torch.logsumexp((g.unsqueeze(-2) - C) / eps, dim=-1)
+def _f_update(g, loga, C_over_eps, eps):
+    return eps * (loga - torch.logsumexp(g.unsqueeze(-2) / eps - C_over_eps, dim=-1))
 
 
-def _g_update(f, logb, C, eps):
-    return eps * logb - eps * torch.logsumexp((f.unsqueeze(-1) - C) / eps, dim=-2)
+def _g_update(f, logb, C_over_eps, eps):
+    return eps * (logb - torch.logsumexp(f.unsqueeze(-1) / eps - C_over_eps, dim=-2))
 
 
 def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, max_iter: int = 1000,
@@ -94,17 +94,18 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, m
     tol = check_nonnegative("tol", tol)
     a, b, C, single = _batched(a, b, C)
     loga, logb = torch.log(a), torch.log(b)
+    C_over_eps = C / eps  # once: each update is then one pass to form the exponent and one log-sum-exp
     f = torch.zeros_like(a) if f0 is None else f0.to(C).expand_as(a).clone()
     g = torch.zeros_like(b) if g0 is None else g0.to(C).expand_as(b).clone()
     errors: list[float] = []
     it = 0
     while it < max_iter:
-        f = _f_update(g, loga, C, eps)
-        g = _g_update(f, logb, C, eps)
+        f = _f_update(g, loga, C_over_eps, eps)
+        g = _g_update(f, logb, C_over_eps, eps)
         it += 1
         if record or (tol > 0 and (it % 10 == 0 or it == max_iter)):
             # the column marginal is exact after the g update: only the row marginal needs P
-            row = torch.exp(torch.logsumexp((f.unsqueeze(-1) + g.unsqueeze(-2) - C) / eps, dim=-1))
+            row = torch.exp(torch.logsumexp((f.unsqueeze(-1) + g.unsqueeze(-2)) / eps - C_over_eps, dim=-1))
             err = float((row - a).abs().sum(-1).max())
             errors.append(err)
             if err <= tol:
