@@ -4,8 +4,12 @@
 * :mod:`.sinkhorn_newton` -- Sinkhorn-Newton-Sparse (Tang, Shavlovsky, Rahmanian, Tardini, Thekumparampil, Xiao,
   Ying; ICLR 2024; arXiv:2401.12253): Sinkhorn warm-up, then Newton steps with a sparsified Hessian, CG and a line
   search on the concave dual objective.
+* :mod:`.divergence` -- entropic OT between point clouds and the debiased Sinkhorn divergence, as differentiable losses.
+* :mod:`.gaussian` -- closed forms for Gaussians (W2, Brenier map, entropic plan, Ornstein-Uhlenbeck flow, KL).
 
-Both use the same argument names as POT (``a``, ``b``, ``C``, ``eps`` for POT's ``reg``) and the same plan
+The last two, and the modules of single papers, are imported by their module path.
+
+The first two use the same argument names as POT (``a``, ``b``, ``C``, ``eps`` for POT's ``reg``) and the same plan
 convention ``P_ij = exp((f_i + g_j - C_ij) / eps)``.
 """
 
