@@ -1,7 +1,6 @@
 """FB-GVI and BW gradient descent (optrepro.vi.gaussian_bw) against closed forms and independent references."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy.optimize import minimize
