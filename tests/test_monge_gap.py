@@ -1,0 +1,87 @@
+"""Monge gap (Uscidda & Cuturi 2023): zero for monotone gradient maps, positive otherwise, entropic -> exact."""
+import math
+
+import numpy as np
+import ot
+import pytest
+import torch
+
+from optrepro.ot import gaussian as G
+from optrepro.ot.monge_gap import MLPMap, fit_map, l2_uvp, monge_gap, monge_gap_exact
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _problem(d=2, n=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    S0, S1 = G.random_spd(d, 4.0, generator=g), G.random_spd(d, 10.0, generator=g)
+    m0, m1 = torch.zeros(d, dtype=torch.float64), torch.randn(d, generator=g, dtype=torch.float64)
+    A, b = G.brenier_map(m0, S0, m1, S1)
+    return G.sample(m0, S0, n, generator=g), A, b
+
+
+def _rotation(theta):
+    return torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=torch.float64)
+
+
+def test_exact_gap_matches_pot_emd2():
+    x, A, b = _problem()
+    Tx = x @ _rotation(2.0).T + 1.0
+    a = np.full(len(x), 1 / len(x))
+    C = ot.dist(x.numpy(), Tx.numpy())
+    reference = float(np.mean(np.diag(C)) - ot.emd2(a, a, C))
+    assert monge_gap_exact(x, Tx) == pytest.approx(reference, abs=1e-9)
+    assert reference > 0.1
+
+
+def test_gap_is_zero_for_brenier_map_and_convex_gradients():
+    x, A, b = _problem()
+    assert abs(monge_gap_exact(x, x @ A.T + b)) < 1e-9
+    # gradient of the convex function sum(softplus(x)) + |x|^2/2 + <c, x>
+    grad = torch.sigmoid(3 * x) + x + 0.5
+    assert abs(monge_gap_exact(x, grad)) < 1e-9
+
+
+def test_gap_is_positive_for_a_rotation():
+    x, _, _ = _problem()
+    assert monge_gap_exact(x, x @ _rotation(math.pi / 2).T) > 0.5
+    assert float(monge_gap(x, x @ _rotation(math.pi / 2).T, 0.01)) > 0.5
+
+
+def test_entropic_gap_approaches_exact_as_eps_shrinks():
+    x, _, _ = _problem(n=96)
+    Tx = x @ _rotation(1.0).T
+    exact = monge_gap_exact(x, Tx)
+    errors = [abs(float(monge_gap(x, Tx, eps, max_iter=2000, tol=1e-9)) - exact) for eps in (1.0, 0.1, 0.01)]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 0.05 * exact
+
+
+def test_entropic_gap_has_gradient_and_mlp_starts_at_identity():
+    x, _, _ = _problem(n=32)
+    T = MLPMap(2, (16,)).double()
+    assert torch.equal(T(x), x)
+    Tx = x @ _rotation(0.7).T
+    Tx.requires_grad_(True)
+    monge_gap(x, Tx, 0.1).backward()
+    assert Tx.grad is not None and Tx.grad.abs().sum() > 0
+
+
+def test_l2_uvp_and_bad_input():
+    y = torch.zeros(10, 2, dtype=torch.float64)
+    assert float(l2_uvp(y + 1, y, 4.0)) == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="activation"):
+        MLPMap(2, activation="sine")
+    with pytest.raises(ValueError, match="shapes"):
+        monge_gap(y, y[:5], 0.1)
+
+
+def test_fit_map_reduces_the_gap_of_a_rotated_start():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    T = MLPMap(2, (16,)).double()
+    with torch.no_grad():   # start from a non-monotone map: a quarter turn
+        T.net[-1].weight.copy_(torch.randn(2, 16, generator=g, dtype=torch.float64))
+    src = lambda n: torch.randn(n, 2, generator=g, dtype=torch.float64)
+    res = fit_map(T, src, src, eps=0.1, lam=5.0, steps=40, batch=32, lr=1e-2, max_iter=50, tol=1e-4)
+    assert np.mean(res.gap[-5:]) < 0.5 * np.mean(res.gap[:5])
