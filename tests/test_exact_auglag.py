@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from optrepro.constrained.exact_auglag import exact_auglag_sqp
+from optrepro.problems.equality_constrained import hock_schittkowski
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("name", ["HS7", "HS40", "HS42"])
+def test_direct_sqp_reaches_published_optimum_with_fast_local_rate(name):
+    p = hock_schittkowski(name)
+    r = exact_auglag_sqp(p.f, p.c, p.x0, solver="direct", tol=1e-10)
+    assert r.converged and r.kkt[-1] <= 1e-10
+    assert r.f == pytest.approx(p.f_star, rel=1e-8, abs=1e-8)
+    assert r.steps[-1] == 1.0 and r.kkt[-1] / r.kkt[-2] < 1e-2   # quadratic local rate of exact Newton
+
+
+def test_sketched_sqp_linear_and_sharpened():
+    p = hock_schittkowski("HS48")
+    g = torch.Generator().manual_seed(1)
+    r = exact_auglag_sqp(p.f, p.c, p.x0, solver="sketch", theta=0.25, block=2, tol=1e-8, generator=g)
+    assert r.converged and r.f == pytest.approx(0.0, abs=1e-10)
+    loc = [r.kkt[i + 1] / r.kkt[i] for i in range(len(r.steps)) if r.kkt[i] < 1e-3]
+    assert loc and max(loc) < 0.5
+    s = exact_auglag_sqp(p.f, p.c, p.x0, solver="sketch", sharpen=True, block=2, tol=1e-8, generator=g)
+    assert s.converged and s.iterations < r.iterations
+    with pytest.raises(ValueError, match="solver"):
+        exact_auglag_sqp(p.f, p.c, p.x0, solver="lu")
