@@ -45,10 +45,10 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..optim.functional import adam_step
 
 __all__ = [
     "DeepLinearResult",
-    "adam_step",
     "convex_bound",
     "convex_bound_cvxpy",
     "network_objective",
@@ -231,21 +231,6 @@ def parallel_from_matrix(W: Tensor, depth: int, branches: int | None = None) -> 
     last[:r, 0] = root[:r, None] * Vh[:r]
     middle = [root[:, None, None].clone() for _ in range(depth - 2)]
     return [t[None] for t in [first] + middle + [last]]
-
-
-def adam_step(params: list[Tensor], grads, m1: list[Tensor], m2: list[Tensor], t: int, lr: float,
-              betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-    r"""One Adam step in place (the update of ``torch.optim.Adam``, written out: it avoids torch.optim's seconds of
-    import time in a notebook): :math:`m \leftarrow \beta_1 m + (1-\beta_1)g`, :math:`v \leftarrow \beta_2 v +
-    (1-\beta_2)g^2`, :math:`\theta \leftarrow \theta - \eta\,\hat m/(\sqrt{\hat v} + \epsilon)` with the bias
-    corrections :math:`\hat m = m/(1-\beta_1^t)`, :math:`\hat v = v/(1-\beta_2^t)`."""
-    b1, b2 = betas
-    with torch.no_grad():
-        for p, g, m, v in zip(params, grads, m1, m2):
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v / (1 - b2 ** t)).sqrt_().add_(eps)
-            p.addcdiv_(m, denom, value=-lr / (1 - b1 ** t))
 
 
 @dataclass

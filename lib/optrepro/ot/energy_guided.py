@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..optim.functional import adam_step
 from ..threads import one_cpu_thread_if
 from .gaussian import EntropicGaussianPlan, bw2_uvp, entropic_plan, random_spd, sample
 
@@ -247,16 +248,6 @@ class EgEOTResult:
     seconds: float = 0.0
 
 
-def _adam_step(params, grads, m1, m2, t: int, lr: float, betas: tuple[float, float], tiny: float = 1e-8) -> None:
-    """One Adam step (Kingma & Ba 2015), written out: torch.optim's first construction costs seconds of imports."""
-    b1, b2 = betas
-    with torch.no_grad():
-        for p, g, m, v in zip(params, grads, m1, m2):
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            p.sub_(lr * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + tiny))
-
-
 def train_egeot(f: nn.Module, sample_x: Callable[[int], Tensor], sample_y: Callable[[int], Tensor], eps: float, *,
                 steps: int, batch: int, lr: float, langevin_steps: int, langevin_step: float,
                 buffer_size: int = 10000, replay: float = 0.95, betas: tuple[float, float] = (0.8, 0.99),
@@ -298,7 +289,7 @@ def train_egeot(f: nn.Module, sample_x: Callable[[int], Tensor], sample_y: Calla
                 buf_y = torch.cat([y_model, buf_y])[:buffer_size]
             loss = egeot_loss(f, sample_y(batch), y_model)
             grads = torch.autograd.grad(loss, params)
-            _adam_step(params, grads, m1, m2, t, lr, betas)
+            adam_step(params, grads, m1, m2, t, lr, betas)
             result.losses.append(loss.item())
     result.seconds = time.perf_counter() - t0
     return result
