@@ -5,6 +5,7 @@ matters for notebooks with a smoke budget of seconds; these steps do the same ar
 
 * :func:`adam_step` -- one Adam step (Kingma & Ba, ICLR 2015), equal to ``torch.optim.Adam`` (``amsgrad=False``,
   no weight decay) step for step.
+* :class:`LeanAdam` -- the same step behind ``torch.optim``'s ``zero_grad()`` / ``step()`` interface (``p.grad``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["adam_step"]
+__all__ = ["LeanAdam", "adam_step"]
 
 
 def adam_step(params: list[Tensor], grads, m1: list[Tensor], m2: list[Tensor], t: int, lr: float,
@@ -28,3 +29,25 @@ def adam_step(params: list[Tensor], grads, m1: list[Tensor], m2: list[Tensor], t
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             denom = (v / (1 - b2 ** t)).sqrt_().add_(eps)
             p.addcdiv_(m, denom, value=-lr / (1 - b1 ** t))
+
+
+class LeanAdam:
+    """Adam over ``params`` with the ``zero_grad()`` / ``step()`` interface of ``torch.optim.Adam`` (same update,
+    no weight decay, no AMSGrad), built on :func:`adam_step`."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+        self.m1 = [torch.zeros_like(p) for p in self.params]
+        self.m2 = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients (always set to None, as torch.optim does by default)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        self.t += 1
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        adam_step([self.params[i] for i in live], [self.params[i].grad for i in live], [self.m1[i] for i in live],
+                  [self.m2[i] for i in live], self.t, self.lr, self.betas, self.eps)
