@@ -7,7 +7,7 @@ from optrepro.problems.equality_constrained import hock_schittkowski
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize("name", ["HS7", "HS40", "HS42"])
+@pytest.mark.parametrize("name", ["HS7", "HS40", "HS42", "HS61"])   # HS61: singular KKT matrix at x0 (pinv step)
 def test_direct_sqp_reaches_published_optimum_with_fast_local_rate(name):
     p = hock_schittkowski(name)
     r = exact_auglag_sqp(p.f, p.c, p.x0, solver="direct", tol=1e-10)
@@ -25,5 +25,10 @@ def test_sketched_sqp_linear_and_sharpened():
     assert loc and max(loc) < 0.5
     s = exact_auglag_sqp(p.f, p.c, p.x0, solver="sketch", sharpen=True, block=2, tol=1e-8, generator=g)
     assert s.converged and s.iterations < r.iterations
+    assert all(r.accurate) and all(s.accurate)   # every accepted solve met its accuracy condition
+    # an epoch cap that stops the sketch before theta_t = KKT_t is reached is flagged, and the rate degrades
+    capped = exact_auglag_sqp(p.f, p.c, p.x0, solver="sketch", sharpen=True, block=2, tol=1e-8, max_epochs=2,
+                              generator=g)
+    assert not all(capped.accurate) and capped.iterations > s.iterations
     with pytest.raises(ValueError, match="solver"):
         exact_auglag_sqp(p.f, p.c, p.x0, solver="lu")

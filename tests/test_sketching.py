@@ -32,3 +32,13 @@ def test_full_block_is_exact_and_bad_input():
         sketch_solve(K, r, theta=0.1, block=3)
     with pytest.raises(ValueError, match="theta"):
         sketch_solve(K, r, theta=-1.0)
+
+
+def test_dependent_rows_in_a_block_use_the_pseudo_inverse():
+    # rows 0 and 1 are parallel (singular 2x2 Gram) but the system is consistent: the method still converges
+    K = torch.tensor([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    r = K @ torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    res = sketch_solve(K, r, theta=1e-10, block=2, max_epochs=5000, generator=g)
+    assert res.converged and torch.isfinite(res.z).all()
+    assert float((K @ res.z - r).norm()) <= 1e-10 * float(r.norm())

@@ -55,6 +55,14 @@ def reduced_hessian_shift(d, margin: float = 0.1) -> float:
     return 0.0 if lo > 0 else -lo + margin * (1.0 + float(H.abs().max()))
 
 
+def _direct_solve(K: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """LU solve; a singular K (rank-deficient Jacobian, e.g. HS61 at its start point) gets the pseudo-inverse step."""
+    z, info = torch.linalg.solve_ex(K, r)
+    if int(info) != 0 or not bool(torch.isfinite(z).all()):
+        z = torch.linalg.pinv(K) @ r
+    return z
+
+
 @dataclass
 class SQPResult:
     x: torch.Tensor
@@ -66,6 +74,7 @@ class SQPResult:
     theta: list[float] = field(default_factory=list)     # accuracy used (0: direct)
     mu: list[float] = field(default_factory=list)
     sketch_steps: list[int] = field(default_factory=list)
+    accurate: list[bool] = field(default_factory=list)   # the accepted solve met ||Kz - r|| <= theta_t ||r||
     converged: bool = False
     seconds: float = 0.0
 
@@ -95,7 +104,7 @@ def exact_auglag_sqp(f: Callable, c: Callable, x0: torch.Tensor, *, solver: str 
             out.converged = True
             break
         th = min(theta, F) if sharpen else theta
-        delta, flops, nsk, z = reduced_hessian_shift(d), 0.0, 0, None
+        delta, flops, nsk, z, accurate = reduced_hessian_shift(d), 0.0, 0, None, True
         for _attempt in range(60):
             K, r = kkt_system(d, delta)
             g = merit_gradient(d, mu, nu)
@@ -105,12 +114,13 @@ def exact_auglag_sqp(f: Callable, c: Callable, x0: torch.Tensor, *, solver: str 
                 return float(g @ z) <= need
 
             if solver == "direct":
-                z = torch.linalg.solve(K, r)
+                z = _direct_solve(K, r)
                 flops += direct_solve_flops(K.shape[0])
                 solve_err = 0.0
             else:
                 res = sketch_solve(K, r, theta=th, block=block, z0=z, max_epochs=max_epochs, generator=generator)
                 z, flops, nsk = res.z, flops + res.flops, nsk + res.steps
+                accurate = res.converged   # False: the epoch cap stopped the solver before theta_t was reached
                 solve_err = res.relative_residual * F
             if descent(z):
                 break
@@ -142,6 +152,7 @@ def exact_auglag_sqp(f: Callable, c: Callable, x0: torch.Tensor, *, solver: str 
         out.theta.append(0.0 if solver == "direct" else th)
         out.mu.append(mu)
         out.sketch_steps.append(nsk)
+        out.accurate.append(accurate)
     else:
         out.converged = out.kkt[-1] <= tol
     out.x, out.lam, out.f = x, lam, float(f(x))

@@ -85,7 +85,10 @@ def sketch_solve(K: torch.Tensor, r: torch.Tensor, *, theta: float, block: int =
             if s == 1:
                 z = z + KS[0] * (res[0] / gram[0, 0])
             else:
-                z = z + KS.T @ torch.linalg.solve(gram, res)
+                w, info = torch.linalg.solve_ex(gram, res)
+                if int(info) != 0:   # dependent rows in the block: the projection is the pseudo-inverse one
+                    w = torch.linalg.pinv(gram) @ res
+                z = z + KS.T @ w
             flops += 4.0 * s * N + 2.0 * s * s * N + s ** 3 / 3.0
             steps += 1
         epochs += 1
