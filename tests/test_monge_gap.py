@@ -8,7 +8,8 @@ import torch
 
 from optrepro.ot import gaussian as G
 from optrepro.ot.divergence import entropic_ot, sinkhorn_divergence
-from optrepro.ot.monge_gap import MLPMap, batched_entropic_ot, batched_sinkhorn_divergence, fit_map, l2_uvp, monge_gap, monge_gap_exact
+from optrepro.ot.monge_gap import (EnsembleMLPMap, MLPMap, batched_entropic_ot, batched_sinkhorn_divergence, fit_map, fit_maps,
+                                  l2_uvp, monge_gap, monge_gap_exact)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -104,3 +105,44 @@ def test_fit_map_reduces_the_gap_of_a_rotated_start():
     src = lambda n: torch.randn(n, 2, generator=g, dtype=torch.float64)
     res = fit_map(T, src, src, eps=0.1, lam=5.0, steps=40, batch=32, lr=1e-2, max_iter=50, tol=1e-4)
     assert np.mean(res.gap[-5:]) < 0.5 * np.mean(res.gap[:5])
+
+
+def _random_maps(K, d=2, hidden=(8, 8), seed=0):
+    torch.manual_seed(seed)
+    maps = [MLPMap(d, hidden).double() for _ in range(K)]
+    with torch.no_grad():   # non-identity members
+        for T in maps:
+            T.net[-1].weight.normal_(0, 0.3)
+    return maps
+
+
+def test_ensemble_members_compute_their_source_maps():
+    maps = _random_maps(3)
+    E = EnsembleMLPMap.from_maps(maps)
+    x = torch.randn(3, 10, 2, dtype=torch.float64)
+    ref = torch.stack([T(x[k]) for k, T in enumerate(maps)])
+    assert torch.allclose(E(x), ref, atol=1e-12) and not torch.allclose(ref, x)
+    with pytest.raises(ValueError, match="architecture"):
+        EnsembleMLPMap.from_maps([MLPMap(2, (8,)), MLPMap(2, (4,))])
+
+
+def test_fit_maps_equals_training_each_member_alone():
+    K, n, steps, d = 3, 16, 6, 2
+    g = torch.Generator().manual_seed(5)
+    xs = torch.randn(steps, K, n, d, generator=g, dtype=torch.float64)
+    ys = 0.5 * torch.randn(steps, K, n, d, generator=g, dtype=torch.float64) + torch.tensor([1.0, -1.0], dtype=torch.float64)
+    lams = [0.0, 1.0, 3.0]
+    kw = dict(eps=0.2, steps=steps, batch=n, lr=1e-2, max_iter=30, tol=0.0)
+    maps = _random_maps(K)
+    E = EnsembleMLPMap.from_maps(maps)
+    it_x, it_y = iter(xs), iter(ys)
+    res = fit_maps(E, lambda m: next(it_x), lambda m: next(it_y), lam=lams, **kw)
+    for k, T in enumerate(maps):
+        ix, iy = iter(xs[:, k]), iter(ys[:, k])
+        single = fit_map(T, lambda m: next(ix), lambda m: next(iy), lam=lams[k], **kw)
+        assert np.allclose([r[k] for r in res.loss], single.loss, atol=1e-10)
+        assert np.allclose([r[k] for r in res.gap], single.gap, atol=1e-10)
+        x = xs[0, k]
+        assert torch.allclose(E(xs[0])[k], T(x), atol=1e-10) and not torch.allclose(T(x), _random_maps(K)[k](x))
+    with pytest.raises(ValueError, match="lam"):
+        fit_maps(E, lambda m: xs[0], lambda m: ys[0], lam=[1.0, 2.0], **kw)

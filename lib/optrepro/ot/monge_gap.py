@@ -24,7 +24,10 @@ each side an optimal plan is a permutation (Birkhoff), so :math:`W_c` is a linea
 .. math::  \mathcal L(\theta) = \Delta(T_\theta\sharp\hat\mu, \hat\nu) + \lambda\,\hat{\mathcal M}_\varepsilon(T_\theta)
 
 with the fitting loss :math:`\Delta` the Sinkhorn divergence :math:`S_\varepsilon` and :math:`\rho = \mu` (the
-source), by Adam on mini-batches (:func:`fit_map`; :math:`\lambda = 0` is the unregularised baseline). The four
+source), by Adam on mini-batches (:func:`fit_map`; :math:`\lambda = 0` is the unregularised baseline).
+:func:`fit_maps` trains K independent maps at once (:class:`EnsembleMLPMap`, e.g. several problem instances, each
+with and without the gap): the loss is the sum of the K members' losses, so each member gets exactly its own
+gradient and its own (elementwise) Adam update, and all 4K entropic OT problems of a step go in one Sinkhorn call. The four
 entropic OT values of a step (three for :math:`S_\varepsilon`, one for the gap) come from one batched Sinkhorn call
 (:func:`batched_entropic_ot`); with fresh mini-batches every step the potentials are not warm-started.
 :func:`l2_uvp` is the error metric of Korotin et al. (NeurIPS 2021) used to compare a fitted map with the known one:
@@ -48,7 +51,7 @@ from ..threads import one_cpu_thread_if
 from .divergence import entropic_ot, sinkhorn_divergence, squared_distances
 from .sinkhorn import sinkhorn
 
-__all__ = ["MLPMap", "FitResult", "batched_entropic_ot", "batched_sinkhorn_divergence", "fit_map", "l2_uvp", "monge_gap", "monge_gap_exact"]
+__all__ = ["MLPMap", "EnsembleMLPMap", "FitResult", "batched_entropic_ot", "batched_sinkhorn_divergence", "fit_map", "l2_uvp", "monge_gap", "monge_gap_exact"]
 
 
 def _check_pairs(x: Tensor, Tx: Tensor) -> None:
@@ -131,6 +134,40 @@ class MLPMap(nn.Module):
         return x + self.net(x)
 
 
+class EnsembleMLPMap(nn.Module):
+    """K independent residual MLP maps evaluated together: x (K, n, d) -> x[k] + MLP_k(x[k]) for each member k.
+
+    Built from K :class:`MLPMap` of the same architecture (:meth:`from_maps`, which copies their weights), so member
+    k computes exactly what ``maps[k]`` computes; the layers are batched matrix products.
+    """
+
+    def __init__(self, weights: list[Tensor], biases: list[Tensor], activation: str = "gelu"):
+        super().__init__()
+        activation = check_choice("activation", activation, tuple(_ACTIVATIONS))
+        self.weights = nn.ParameterList([nn.Parameter(w.detach().clone()) for w in weights])   # (K, in, out)
+        self.biases = nn.ParameterList([nn.Parameter(b.detach().clone()) for b in biases])     # (K, out)
+        self.act = _ACTIVATIONS[activation]()
+
+    @classmethod
+    def from_maps(cls, maps: list[MLPMap], activation: str = "gelu") -> "EnsembleMLPMap":
+        if len(maps) == 0:
+            raise ValueError("invalid maps []: expected at least one MLPMap")
+        linears = [[m for m in T.net if isinstance(m, nn.Linear)] for T in maps]
+        if any([lin.weight.shape for lin in L] != [lin.weight.shape for lin in linears[0]] for L in linears):
+            raise ValueError("invalid maps: expected MLPMaps of one architecture (same dim and hidden widths)")
+        weights = [torch.stack([L[i].weight.T for L in linears]) for i in range(len(linears[0]))]
+        biases = [torch.stack([L[i].bias for L in linears]) for i in range(len(linears[0]))]
+        return cls(weights, biases, activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b[:, None, :], h, W)
+            if i < len(self.weights) - 1:
+                h = self.act(h)
+        return x + h
+
+
 @dataclass
 class FitResult:
     loss: list[float] = field(default_factory=list)     # total loss per step
@@ -177,4 +214,46 @@ def fit_map(T: nn.Module, sample_source: Callable[[int], Tensor], sample_target:
             out.fit.append(float(fit.detach()))
             if gap is not None:
                 out.gap.append(float(gap.detach()))
+    return out
+
+
+def fit_maps(T: EnsembleMLPMap, sample_source: Callable[[int], Tensor], sample_target: Callable[[int], Tensor], *,
+             eps: float, lam: float | list[float] | tuple[float, ...], steps: int, batch: int, lr: float = 1e-3,
+             max_iter: int = 200, tol: float = 1e-6, log_gap: bool = True) -> FitResult:
+    """:func:`fit_map` for the K members of ``T`` at once; member k uses weight ``lam[k]`` (or one shared ``lam``).
+
+    ``sample_source(n)`` / ``sample_target(n)`` return (K, n, d) batches (member k fits its own pair of measures).
+    Minimises sum_k [S_eps(T_k#mu_k, nu_k) + lam_k M_eps(T_k)]: the members share no parameter, so each gets its own
+    gradient and Adam update, as if trained alone. The returned lists hold one (K,) array per step.
+    """
+    K = T.weights[0].shape[0]
+    lams = [lam] * K if isinstance(lam, (int, float)) else list(lam)
+    if len(lams) != K:
+        raise ValueError(f"invalid lam of length {len(lams)}: expected one float or {K} values (one per member)")
+    lams = [check_nonnegative("lam", v) for v in lams]
+    eps = check_positive("eps", eps)
+    steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 2)
+    opt = LeanAdam(T.parameters(), lr=check_positive("lr", lr))
+    device = T.weights[0].device
+    lam_t = torch.tensor(lams, dtype=T.weights[0].dtype, device=device)
+    with_gap = log_gap or any(v > 0 for v in lams)
+    out = FitResult()
+    with one_cpu_thread_if(K * batch <= 2048, device):
+        for _ in range(steps):
+            x, y = sample_source(batch), sample_target(batch)
+            Tx = T(x)
+            X = torch.cat([Tx, Tx, y] + ([x] if with_gap else []))
+            Y = torch.cat([y, Tx, y] + ([Tx] if with_gap else []))
+            v = batched_entropic_ot(X, Y, eps, max_iter=max_iter, tol=tol)
+            fit = v[:K] - 0.5 * v[K:2 * K] - 0.5 * v[2 * K:3 * K]
+            loss = fit
+            if with_gap:   # a zero weight contributes an exactly zero gradient
+                gap = ((x - Tx) ** 2).sum(-1).mean(-1) - v[3 * K:]
+                loss = fit + lam_t * gap
+                out.gap.append(gap.detach().cpu().numpy())
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            out.loss.append(loss.detach().cpu().numpy())
+            out.fit.append(fit.detach().cpu().numpy())
     return out
