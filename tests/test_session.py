@@ -65,3 +65,11 @@ def test_finish_raises_when_a_claim_marked_not_reproduced_starts_to_hold(project
     with pytest.raises(ClaimsFailed, match="reproduces=False now hold .*: x-small"):
         run.finish(claims)
     assert read_json(run.dir / "record.json")["claims"][0]["verdict"] == "UNEXPECTED-PASS"
+
+
+def test_overrides_given_as_one_string_as_papermill_p_passes_them(project):
+    assert optrepro.setup("probe", "seed=7").cfg.seed == 7
+    assert optrepro.setup("probe", '["seed=8"]').cfg.seed == 8
+    assert optrepro.setup("probe", ("seed=9",)).cfg.seed == 9
+    with pytest.raises(ConfigError, match=r"invalid overrides \[1\]: expected a list of strings"):
+        optrepro.setup("probe", [1])

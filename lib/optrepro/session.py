@@ -20,6 +20,7 @@ from typing import Iterable
 
 import numpy as np
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from . import __version__
@@ -127,9 +128,24 @@ class Run:
         return record
 
 
-def setup(paper: str, overrides: Iterable[str] = ()) -> Run:
-    """Compose ``paper``'s config with ``overrides``, seed every RNG, pick the device and make the run folder."""
-    overrides = list(overrides)
+def _override_list(overrides: Iterable[str] | str) -> list[str]:
+    """A list of override strings. papermill's ``-p overrides ...`` passes a string: ``seed=1`` is one override,
+    ``["seed=1", "profile=full"]`` (a YAML/JSON list) several."""
+    if isinstance(overrides, str):
+        text = overrides.strip()
+        try:
+            overrides = yaml.safe_load(text) if text.startswith("[") else [text]
+        except yaml.YAMLError:
+            pass
+    if not isinstance(overrides, (list, tuple)) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"invalid overrides {overrides!r}: expected a list of strings such as ['seed=1', 'profile=full']")
+    return list(overrides)
+
+
+def setup(paper: str, overrides: Iterable[str] | str = ()) -> Run:
+    """Compose ``paper``'s config with ``overrides`` (a list of Hydra overrides, or one string of them as papermill's
+    ``-p`` passes it), seed every RNG, pick the device and make the run folder."""
+    overrides = _override_list(overrides)
     cfg = compose(paper, overrides)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
