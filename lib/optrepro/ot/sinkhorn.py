@@ -72,12 +72,36 @@ def dual_objective(f: torch.Tensor, g: torch.Tensor, a: torch.Tensor, b: torch.T
     return (f * a).sum(-1) + (g * b).sum(-1) - eps * plan_from_potentials(f, g, C, eps).sum((-2, -1))
 
 
+CHUNK_ELEMENTS = 2 ** 20  # rows per block so that one block's temporary is ~8 MB in float64 (stays in cache)
+
+
+def _row_blocks(K: torch.Tensor):
+    """Row ranges of K (..., n, m) whose blocks hold about CHUNK_ELEMENTS entries (all rows when K is small)."""
+    n = K.shape[-2]
+    rows = max(1, CHUNK_ELEMENTS // max(1, K[..., :1, :].numel()))
+    return [(i, min(i + rows, n)) for i in range(0, n, rows)]
+
+
+def _lse_over_columns(v: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    r""":math:`\mathrm{LSE}_j(v_j - K_{ij})` for every row i, one row block at a time."""
+    return torch.cat([torch.logsumexp(v.unsqueeze(-2) - K[..., i:j, :], dim=-1) for i, j in _row_blocks(K)], dim=-1)
+
+
+def _lse_over_rows(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    r""":math:`\mathrm{LSE}_i(u_i - K_{ij})` for every column j, accumulated over row blocks."""
+    total = None
+    for i, j in _row_blocks(K):
+        part = torch.logsumexp(u[..., i:j].unsqueeze(-1) - K[..., i:j, :], dim=-2)
+        total = part if total is None else torch.logaddexp(total, part)
+    return total
+
+
 def _f_update(g, loga, C_over_eps, eps):
-    return eps * (loga - torch.logsumexp(g.unsqueeze(-2) / eps - C_over_eps, dim=-1))
+    return eps * (loga - _lse_over_columns(g / eps, C_over_eps))
 
 
 def _g_update(f, logb, C_over_eps, eps):
-    return eps * (logb - torch.logsumexp(f.unsqueeze(-1) / eps - C_over_eps, dim=-2))
+    return eps * (logb - _lse_over_rows(f / eps, C_over_eps))
 
 
 def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, max_iter: int = 1000,
@@ -94,7 +118,7 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, m
     tol = check_nonnegative("tol", tol)
     a, b, C, single = _batched(a, b, C)
     loga, logb = torch.log(a), torch.log(b)
-    C_over_eps = C / eps  # once: each update is then one pass to form the exponent and one log-sum-exp
+    C_over_eps = C / eps  # once; each update then forms the exponent and its log-sum-exp block by block of rows
     f = torch.zeros_like(a) if f0 is None else f0.to(C).expand_as(a).clone()
     g = torch.zeros_like(b) if g0 is None else g0.to(C).expand_as(b).clone()
     errors: list[float] = []
@@ -105,7 +129,7 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, m
         it += 1
         if record or (tol > 0 and (it % 10 == 0 or it == max_iter)):
             # the column marginal is exact after the g update: only the row marginal needs P
-            row = torch.exp(torch.logsumexp((f.unsqueeze(-1) + g.unsqueeze(-2)) / eps - C_over_eps, dim=-1))
+            row = torch.exp(f / eps + _lse_over_columns(g / eps, C_over_eps))
             err = float((row - a).abs().sum(-1).max())
             errors.append(err)
             if err <= tol:
