@@ -135,6 +135,8 @@ def exact_auglag_sqp(f: Callable, c: Callable, x0: torch.Tensor, *, solver: str 
                 continue
             delta = max(2.0 * delta, 1e-4 * (1.0 + float(d.hess_L.abs().max())))
             z = None
+        if z is None:  # no Newton-type direction passed the descent test: fall back to steepest descent on the merit
+            z = -merit_gradient(d, mu, nu)
         n = x.numel()
         dx, dl = z[:n], z[n:]
         slope = float(merit_gradient(d, mu, nu) @ z)
