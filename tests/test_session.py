@@ -62,7 +62,7 @@ def test_finish_raises_when_a_claim_marked_not_reproduced_starts_to_hold(project
     run = optrepro.setup("probe", [])
     claims = optrepro.Claims()
     claims.check("x-small", "x is below the limit", run.paper.x, "<", run.paper.limit, reproduces=False)
-    with pytest.raises(ClaimsFailed, match="reproduces=False now hold .*: x-small"):
+    with pytest.raises(ClaimsFailed, match="registered as not reproduced now hold .*: x-small"):
         run.finish(claims)
     assert read_json(run.dir / "record.json")["claims"][0]["verdict"] == "UNEXPECTED-PASS"
 

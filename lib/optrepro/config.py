@@ -31,6 +31,8 @@ DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
 RUNNER_KEYS = ("batch", "force")
 #: keys that say where a run is written; not part of an experiment's identity either
 LOCATION_KEYS = ("run_dir",)
+#: top-level keys of a paper's YAML that pre-register its claims and scope: not parameters, not overridable
+CONTRACT_KEYS = ("claims", "scope")
 
 
 class ConfigError(ValueError):
@@ -167,17 +169,28 @@ def select_profile(node: Any, profile: str) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _raw_paper_cached(path: str, mtime: float) -> dict:
+def _raw_paper_cached(path: str, mtime: float) -> tuple[dict, dict]:
     data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     data.pop("defaults", None)
-    return data
+    contract = {k: data.pop(k) for k in CONTRACT_KEYS if k in data}
+    return data, contract
+
+
+def _paper_file(slug: str) -> Path:
+    check_paper_name(slug)
+    return conf_dir() / "paper" / f"{slug}.yaml"
 
 
 def raw_paper(slug: str) -> dict:
-    """A paper's config as written (profile pairs kept)."""
-    check_paper_name(slug)
-    path = conf_dir() / "paper" / f"{slug}.yaml"
-    return _raw_paper_cached(str(path), path.stat().st_mtime)
+    """A paper's parameters as written (profile pairs kept), without its contract (``claims:``, ``scope:``)."""
+    path = _paper_file(slug)
+    return _raw_paper_cached(str(path), path.stat().st_mtime)[0]
+
+
+def raw_contract(slug: str) -> dict:
+    """A paper's pre-registered contract as written: ``{"claims": ..., "scope": ...}`` (empty before version 2)."""
+    path = _paper_file(slug)
+    return _raw_paper_cached(str(path), path.stat().st_mtime)[1]
 
 
 def check_paper_name(slug: Any) -> str:
@@ -303,6 +316,9 @@ def check_overrides(overrides: Iterable[str], paper: str | None = None) -> dict:
     for key, (kind, value) in job.items():
         if key.startswith("paper."):
             parts = key.split(".")[1:]
+            if parts[0] in CONTRACT_KEYS:
+                raise ConfigError(f"{key} cannot be overridden: claims and scope are pre-registered in "
+                                  f"conf/paper/{paper}.yaml before the claim seeds run")
             found, default = _lookup(raw, parts)
             if kind == "ADD":
                 values[key] = value
@@ -342,7 +358,8 @@ def finalize(cfg: DictConfig, paper: str) -> DictConfig:
     if unknown:
         raise _unknown_key(unknown[0], list(TOP_LEVEL) + ["paper"])
     profile = data["profile"]
-    params = select_profile(data["paper"], profile)
+    params = {k: v for k, v in data["paper"].items() if k not in CONTRACT_KEYS}
+    params = select_profile(params, profile)
     _check_tree("paper", params, select_profile(raw_paper(paper), profile))
     data["paper"] = {"slug": paper, **params}
     for key in ("data_dir", "out_dir"):

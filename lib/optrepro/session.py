@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import __version__
 from .claims import Claims, ClaimsFailed
+from .contract import has_contract, load_scope, load_specs
 from .config import ConfigError, compose, identity, project_root, resolve_path
 from .record import RECORD_NAME, git_commit, library_versions, write_json_atomic
 
@@ -78,6 +79,20 @@ class Run:
     def seed(self) -> int:
         return int(self.cfg.seed)
 
+    @property
+    def slug(self) -> str:
+        return str(self.paper.slug)
+
+    def claims(self) -> Claims:
+        """The paper's pre-registered claims (``conf/paper/<slug>.yaml``, ``claims:``), thresholds of this profile:
+        the notebook passes them measured values and controls with ``claims.measure(id, value, control=...)``."""
+        return Claims(specs=load_specs(self.slug, self.cfg.profile))
+
+    @property
+    def scope(self) -> str | None:
+        """paper, reduced or miniature for this profile (``None`` for a pre-v2 notebook)."""
+        return load_scope(self.slug, self.cfg.profile) if has_contract(self.slug) else None
+
     def show(self) -> None:
         """Print the resolved config and where this run writes."""
         print(f"paper {self.paper.slug} | profile {self.cfg.profile} | seed {self.seed} | "
@@ -99,6 +114,8 @@ class Run:
             "seed": self.seed,
             "overrides": list(self.overrides),
             "device": device_description(self.device),
+            "contract": 2 if claims.specs is not None else 1,
+            "scope": self.scope,
             "claims": claims.to_records(),
             "verdict": "pass" if claims.passed else "fail",
             "wall_time_s": round(time.time() - self.started, 3),
@@ -112,17 +129,23 @@ class Run:
         }
 
     def finish(self, claims: Claims) -> dict:
-        """Print the verdict table (no numbers), write the run record, and raise if any claim failed."""
+        """Print the verdict table (no numbers), write the run record, and raise if any claim failed.
+
+        Pre-registered specs that were never measured are recorded as FAIL (a missing measurement never passes).
+        """
+        if claims.specs is None and has_contract(self.slug):
+            raise ClaimsFailed(f"conf/paper/{self.slug}.yaml pre-registers claims: build them with run.claims()")
+        claims.complete()
         if not claims.items:
             raise ClaimsFailed("no claims were checked")
         print(claims.table())
         record = self.record(claims)
         write_json_atomic(self.dir / RECORD_NAME, record)
         if not claims.passed:
-            failed = [c.id for c in claims.items if not c.as_expected and not c.known_failure]
-            now_hold = [c.id for c in claims.items if not c.as_expected and c.known_failure]
+            failed = [f"{c.id} ({c.reason})" if c.reason else c.id for c in claims.items if c.verdict == "FAIL"]
+            now_hold = [c.id for c in claims.items if c.verdict == "UNEXPECTED-PASS"]
             reasons = ([f"claims failed: {', '.join(failed)}"] if failed else []) + (
-                [f"claims marked reproduces=False now hold (update the notebook and the catalog): {', '.join(now_hold)}"]
+                [f"claims registered as not reproduced now hold (revisit the spec and the notebook): {', '.join(now_hold)}"]
                 if now_hold else [])
             raise ClaimsFailed("; ".join(reasons))
         return record
