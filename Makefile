@@ -30,7 +30,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 coverage: $(STAMP)
-	$(BIN)/optrepro list --update-readme
+	$(BIN)/optrepro status --write
 
 clean:
 	rm -rf outputs/runs outputs/.ledger

@@ -32,8 +32,8 @@ def test_every_config_has_a_notebook():
     assert set(paper_names()) <= set(NOTEBOOKS)
 
 
-@pytest.mark.parametrize("row", [r for r in CATALOG if r["status"] in WITH_NOTEBOOK], ids=lambda r: r["slug"])
-def test_every_entry_with_a_result_has_its_notebook_and_claims(row):
+@pytest.mark.parametrize("row", [r for r in CATALOG if r["status"] == "unverified"], ids=lambda r: r["slug"])
+def test_every_unverified_entry_has_its_notebook_and_claims(row):
     path = ROOT / row["notebook"]
     assert path.is_file(), f"{row['slug']} is {row['status']} but {row['notebook']} does not exist"
     source = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
@@ -45,7 +45,7 @@ def test_every_entry_with_a_result_has_its_notebook_and_claims(row):
 
 def test_readme_coverage_table_is_generated_from_the_catalog():
     readme = (ROOT / "README.md").read_text()
-    assert with_coverage(readme, CATALOG) == readme, "run `make coverage` to regenerate the README's table"
+    assert with_coverage(readme, CATALOG) == readme, "run `make coverage` to regenerate the README's tables"
     assert f"**{len(CATALOG)}**" in coverage_table(CATALOG)
 
 

@@ -54,3 +54,109 @@ def test_a_claim_known_not_to_reproduce_is_reported_and_fails_loudly_if_it_start
                                       "NOT-REPRODUCED  paper-only  the paper's gap"]
     now = Claims().check("paper-only", "the paper's gap", 12.0, ">=", 10.0, reproduces=False)
     assert now.passed and not now.as_expected and now.verdict == "UNEXPECTED-PASS"
+
+
+# --------------------------------------------------------------------------- contract version 2
+
+from optrepro.claims import SpecError, claims_status, parse_specs, status_from_verdicts  # noqa: E402
+
+SPECS = {
+    "fast": {"kind": "central", "statement": "the method is 10x faster", "source": "Table 1", "paper_value": "12x",
+             "op": ">=", "threshold": {"smoke": 10.0, "full": 11.0}, "threshold_from": "paper's 12x less 20%",
+             "control": "the baseline against itself (1x)"},
+    "gap": {"kind": "supporting", "statement": "gap closes", "source": "Fig. 2", "op": "<=", "threshold": 1e-3,
+            "threshold_from": "ours", "control": "untrained model", "expect": "not-reproduced"},
+    "feasible": {"kind": "sanity", "statement": "plan is feasible", "source": "ours", "op": "<=", "threshold": 1e-9,
+                 "threshold_from": "float64 round-off"},
+}
+
+
+def v2(profile="smoke"):
+    return Claims(specs=parse_specs("probe", SPECS, profile))
+
+
+def test_specs_pick_the_profile_threshold_and_reject_bad_specs():
+    assert [s.threshold for s in parse_specs("p", SPECS, "full")] == [11.0, 1e-3, 1e-9]
+    bad = lambda **kw: {"fast": {**SPECS["fast"], **kw}}  # noqa: E731
+    with pytest.raises(SpecError, match="unknown kind 'headline': choose one of central, supporting, sanity"):
+        parse_specs("p", bad(kind="headline"), "smoke")
+    with pytest.raises(SpecError, match="needs a control"):
+        parse_specs("p", bad(control=None), "smoke")
+    with pytest.raises(SpecError, match="unknown field 'thresold'"):
+        parse_specs("p", bad(thresold=1), "smoke")
+    with pytest.raises(SpecError, match="lacks threshold_from"):
+        parse_specs("p", bad(threshold_from=""), "smoke")
+    with pytest.raises(SpecError, match="no central claim"):
+        parse_specs("p", {"feasible": SPECS["feasible"]}, "smoke")
+    with pytest.raises(SpecError, match="sanity claim 'feasible' takes no control"):
+        parse_specs("p", {**SPECS, "feasible": {**SPECS["feasible"], "control": "x"}}, "smoke")
+
+
+def test_a_control_that_passes_makes_the_claim_inconclusive():
+    c = v2()
+    assert c.measure("fast", 12.0, control=1.0).verdict == "PASS"
+    c = v2()
+    inconclusive = c.measure("fast", 12.0, control=[1.0, 10.5])  # one element of the control passes
+    assert inconclusive.verdict == "INCONCLUSIVE" and "cannot discriminate" in inconclusive.reason
+    assert inconclusive.control == 10.5  # the control element closest to passing is reported
+
+
+def test_missing_or_nan_measurements_and_controls_fail():
+    assert v2().measure("fast", math.nan, control=1.0).verdict == "FAIL"
+    assert v2().measure("fast", None, control=1.0).verdict == "FAIL"
+    assert v2().measure("fast", 12.0).verdict == "FAIL"                 # central without its control
+    assert v2().measure("fast", 12.0, control=math.nan).verdict == "FAIL"  # a NaN control does not "fail" its way to PASS
+    c = v2()
+    c.measure("fast", 12.0, control=1.0)
+    c.complete()  # "gap" and "feasible" were never measured
+    assert [(x.id, x.verdict) for x in c.items] == [("fast", "PASS"), ("gap", "FAIL"), ("feasible", "FAIL")]
+    assert not c.passed
+
+
+def test_registered_failures_and_sanity_checks():
+    c = v2()
+    assert c.measure("gap", 0.5, control=0.9).verdict == "NOT-REPRODUCED"
+    assert v2().measure("gap", 1e-4, control=0.9).verdict == "UNEXPECTED-PASS"
+    assert v2().measure("gap", 0.5, control=1e-4).verdict == "INCONCLUSIVE"
+    assert v2().measure("feasible", 1e-12).verdict == "PASS"
+    assert v2().measure("feasible", 1e-3).verdict == "FAIL"
+    with pytest.raises(ValueError, match="sanity check: it takes no control"):
+        v2().measure("feasible", 1e-12, control=1.0)
+    with pytest.raises(ValueError, match="unknown claim 'fats'"):
+        v2().measure("fats", 1.0, control=1.0)
+    with pytest.raises(ValueError, match="use measure"):
+        v2().check("fast", "x", 1.0, "<", 2.0)
+
+
+def test_untestable_claims_are_inconclusive_whatever_is_measured():
+    specs = {"fast": {**SPECS["fast"], "untestable": "2-core shared CPU: timings too noisy"}}
+    c = Claims(specs=parse_specs("p", specs, "smoke"))
+    assert c.measure("fast", 100.0, control=1.0).verdict == "INCONCLUSIVE"
+
+
+def test_the_verdict_table_keeps_sanity_apart_and_counts_by_kind():
+    c = v2()
+    c.measure("fast", 12.0, control=1.0)
+    c.measure("gap", 0.5, control=0.9)
+    c.measure("feasible", 0.0)
+    lines = c.table().splitlines()
+    assert lines[0] == "claims: central 1/1 PASS, supporting 0/1 PASS"
+    assert lines[1].startswith("PASS            central     fast")
+    assert lines[3] == "sanity checks (not counted): 1/1 PASS"
+    assert "control 1" in c.table(numbers=True)
+
+
+@pytest.mark.parametrize("central, status", [
+    (["PASS", "PASS"], "reproduced"), (["PASS", "NOT-REPRODUCED"], "partial"), (["PASS", "INCONCLUSIVE"], "partial"),
+    (["NOT-REPRODUCED", "INCONCLUSIVE"], "not-reproduced"), (["INCONCLUSIVE"], "inconclusive"),
+    (["PASS", "FAIL"], "unverified"), ([], "unverified")])
+def test_status_from_central_verdicts(central, status):
+    assert status_from_verdicts(central) == status
+
+
+def test_sanity_and_supporting_claims_never_decide_the_status_but_a_failing_one_blocks_it():
+    claims = [{"kind": "central", "verdict": "PASS"}, {"kind": "supporting", "verdict": "NOT-REPRODUCED"},
+              {"kind": "sanity", "verdict": "PASS"}]
+    assert claims_status(claims) == "reproduced"
+    assert claims_status(claims + [{"kind": "sanity", "verdict": "FAIL"}]) == "unverified"
+    assert claims_status([{"kind": None, "verdict": "PASS"}]) == "unverified"  # a pre-v2 notebook

@@ -57,7 +57,8 @@ def test_a_failing_and_a_crashing_notebook_do_not_stop_the_batch(project, capsys
         assert (project / "outputs" / "runs" / "smoke" / "probe" / name / "probe.ipynb").exists()
     report = (project / "outputs" / "runs" / "smoke" / "report.md").read_text()
     assert "4 runs: 1 passed, 1 failed, 2 errors" in report
-    assert "| probe | probe/paper.crash=True,paper.x=3.0 | ERROR | 0/0 |" in report  # crashed before its claims
+    assert "| probe | probe/paper.crash=True,paper.x=3.0 | ERROR | failed | - | - |" in report  # crashed before its claims
+    assert "| probe | probe/paper.crash=False,paper.x=1.0 | PASS | unverified | - | 1/1 claims (no kinds) |" in report
     assert "1 passed, 3 failed" in capsys.readouterr().out
 
 
@@ -121,7 +122,8 @@ def test_report_is_self_contained_with_links_to_notebooks(project):
     assert "src='http" not in text and "<link" not in text and "<script" not in text
     assert "href='probe/default/probe.ipynb'" in text
     assert (md.parent / "probe" / "default" / "probe.ipynb").exists()
-    assert "| probe | probe/default | PASS | 1/1 |" in md.read_text()
+    assert "| probe | probe/default | PASS | unverified | - | 1/1 claims (no kinds) |" in md.read_text()
+    assert "<tr class='unverified'>" in text
 
 
 def cli(project, *args):
@@ -138,9 +140,13 @@ def cli(project, *args):
     (["paper=probe", "sed=1"], "did you mean seed"),
     (["-m", "paper=probe,nope"], "unknown paper 'nope'"),
     (["seed=1"], "no paper given"),
+    (["paper=probe", "device=cuda:7"], "device=cuda:7"),  # no machine here has 8 GPUs: refused before it runs
+    (["verify", "probe", "seed=3"], "give them with --seeds"),
+    (["verify", "probe"], "pre-registers no claims"),
+    (["verify", "probe", "profile=huge"], "unknown profile 'huge'"),
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(project, args, mentions):
-    result = cli(project, "run", *args)
+    result = cli(project, *args) if args[0] == "verify" else cli(project, "run", *args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and mentions in result.stderr
     assert not (project / "outputs").exists()
@@ -152,3 +158,14 @@ def test_cli_runs_a_paper_and_exits_0(project):
     assert "PASS  probe" in result.stdout
     assert cli(project, "report", str(project / "nowhere")).returncode == 2
     assert cli(project, "report", str(project / "outputs" / "runs" / "smoke")).returncode == 0
+
+
+def test_a_v2_run_row_is_coloured_by_the_status_its_claims_give(tmp_path):
+    from optrepro.record import write_json_atomic
+    claims = [{"id": "c", "kind": "central", "statement": "s", "op": "<", "threshold": 1.0, "measured": 2.0,
+               "control": 3.0, "verdict": "NOT-REPRODUCED", "paper_value": None}]
+    write_json_atomic(tmp_path / "p" / "default" / "record.json",
+                      {"paper": "p", "status": "passed", "claims": claims, "scope": "reduced"})
+    md, page = write_report(tmp_path)
+    assert "<tr class='not-reproduced'>" in page.read_text()  # not a green row
+    assert "| p | p/default | PASS | not-reproduced | reduced | central 0/1, supporting 0/0 |" in md.read_text()

@@ -1,7 +1,11 @@
 """The catalog: every paper of the collection, its theme, tier, status and notebook (``conf/catalog.tsv``).
 
-Statuses: ``reproduced`` (claims hold), ``partial`` (some hold), ``not-reproduced`` (tried honestly, does not hold
-at our scale), ``illustrated`` (only a miniature of the mechanism is possible), ``planned``.
+The ``status``, ``scope`` and ``full_status`` columns are derived from the committed evidence
+(``outputs/evidence/<slug>.json``, :mod:`optrepro.evidence`), never typed: ``reproduced`` (every central claim
+PASS on every claim seed), ``partial`` (some central PASS, some NOT-REPRODUCED or INCONCLUSIVE), ``not-reproduced``
+(no central PASS, some NOT-REPRODUCED), ``inconclusive`` (every central claim INCONCLUSIVE), ``unverified`` (a
+notebook without current evidence: the notebooks written before contract version 2), ``planned`` (no notebook).
+``scope`` is ``paper``, ``reduced`` or ``miniature``.
 """
 from __future__ import annotations
 
@@ -11,24 +15,27 @@ from pathlib import Path
 
 from .config import ConfigError, conf_dir
 
-STATUSES = ("reproduced", "partial", "not-reproduced", "illustrated", "planned")
-WITH_NOTEBOOK = STATUSES[:4]
-COLUMNS = ("slug", "title", "year", "arxiv", "venue", "theme", "tier", "priority", "status", "notebook", "claims",
-           "seeds", "planned_claim", "smoke_plan", "full_plan", "lib_components", "peer", "notes")
+STATUSES = ("reproduced", "partial", "not-reproduced", "inconclusive", "unverified", "planned")
+WITH_NOTEBOOK = STATUSES[:5]
+COLUMNS = ("slug", "title", "year", "arxiv", "venue", "theme", "tier", "priority", "status", "scope", "full_status",
+           "notebook", "claims", "seeds", "planned_claim", "smoke_plan", "full_plan", "lib_components", "peer", "notes")
 
 
 def catalog_path() -> Path:
     return conf_dir() / "catalog.tsv"
 
 
-def load_catalog(path: Path | None = None) -> list[dict]:
+def load_catalog(path: Path | None = None, check_status: bool = True) -> list[dict]:
     """The catalog's rows, in file order; a row with an unknown status or a duplicate slug is an error."""
     path = path or catalog_path()
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     seen = set()
     for i, row in enumerate(rows, start=2):
-        if row["status"] not in STATUSES:
+        for key in COLUMNS:
+            row.setdefault(key, "")
+            row[key] = row[key] or ""
+        if check_status and row["status"] not in STATUSES:
             raise ConfigError(f"{path.name}:{i}: unknown status {row['status']!r}: choose one of {', '.join(STATUSES)}")
         if row["slug"] in seen:
             raise ConfigError(f"{path.name}:{i}: duplicate slug {row['slug']!r}")
@@ -76,12 +83,36 @@ def coverage_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def notebook_table(rows: list[dict]) -> str:
+    """A Markdown table, one row per notebook: status, scope, central and supporting claims passed (sanity apart)."""
+    from .evidence import load_evidence
+    lines = ["| notebook | theme | status | scope | central | supporting | sanity | full profile |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted((r for r in rows if r["status"] != "planned"), key=lambda r: (STATUSES.index(r["status"]), r["slug"])):
+        smoke = ((load_evidence(r["slug"]) or {}).get("profiles") or {}).get("smoke") if r["status"] != "unverified" else None
+        n = smoke["counts"] if smoke else {}
+        cell = lambda k: f"{n[k][0]}/{n[k][1]}" if k in n else "-"  # noqa: E731
+        lines.append(f"| [{r['slug']}]({r['notebook']}) | {r['theme']} | {r['status']} | {r['scope'] or '-'} | "
+                     f"{cell('central')} | {cell('supporting')} | {cell('sanity')} | {r['full_status'] or '-'} |")
+    return "\n".join(lines)
+
+
 COVERAGE_START, COVERAGE_END = "<!-- coverage:start -->", "<!-- coverage:end -->"
 
 
+def coverage_block(rows: list[dict]) -> str:
+    return (coverage_table(rows) + "\n\nStatus, scope and claims passed on all claim seeds (0-4), from "
+            "`outputs/evidence/`; `unverified` notebooks predate the contract's version 2.\n\n" + notebook_table(rows))
+
+
 def with_coverage(readme: str, rows: list[dict]) -> str:
-    """``readme`` with the block between the coverage markers replaced by the current coverage table."""
+    """``readme`` with the block between the coverage markers replaced by the current coverage tables."""
     start, end = readme.find(COVERAGE_START), readme.find(COVERAGE_END)
     if start < 0 or end < start:
         raise ConfigError(f"README has no {COVERAGE_START} ... {COVERAGE_END} block")
-    return readme[:start + len(COVERAGE_START)] + "\n" + coverage_table(rows) + "\n" + readme[end:]
+    return readme[:start + len(COVERAGE_START)] + "\n" + coverage_block(rows) + "\n" + readme[end:]
+
+
+def update_readme(rows: list[dict]) -> None:
+    from .config import project_root
+    readme = project_root() / "README.md"
+    readme.write_text(with_coverage(readme.read_text(), rows))

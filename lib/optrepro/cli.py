@@ -1,4 +1,4 @@
-"""The ``optrepro`` command: ``run`` (the batch runner), ``report`` and ``list``."""
+"""The ``optrepro`` command: ``run`` (the batch runner), ``verify`` (evidence), ``status``, ``report`` and ``list``."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,10 @@ import sys
 from .config import ConfigError
 
 USAGE = """usage: optrepro run [-m] [--all] [key=value ...]    execute notebooks (Hydra overrides; see README)
+       optrepro verify SLUG... [profile=full] [--seeds 0,1,2,3,4] [--jobs 2]
+                                                    run the claim seeds, write outputs/evidence/SLUG.json and the
+                                                    catalog status derived from it
+       optrepro status [--write]                    compare the catalog's status/scope with the evidence (--write: fix it)
        optrepro report RUN_FOLDER                   write report.md and report.html for a run folder
        optrepro list [--theme T] [--status S] [--coverage] [--update-readme]   print the catalog"""
 
@@ -36,6 +40,60 @@ def _list(args: list[str]) -> int:
     return 0
 
 
+def _verify(args: list[str]) -> int:
+    from .evidence import CLAIM_SEEDS, verify
+    p = argparse.ArgumentParser(prog="optrepro verify", description="Run notebooks on their claim seeds and write "
+                                "their evidence and catalog status.")
+    p.add_argument("items", nargs="+", metavar="SLUG or key=value", help="papers, then overrides such as profile=full")
+    p.add_argument("--seeds", default=",".join(map(str, CLAIM_SEEDS)), help="comma-separated (default 0-4)")
+    p.add_argument("--jobs", type=int, default=2, help="notebooks at once (default 2)")
+    a = p.parse_args(args)
+    slugs = [x for x in a.items if "=" not in x]
+    overrides = [x for x in a.items if "=" in x]
+    profile = "smoke"
+    extra = []
+    for o in overrides:
+        key, value = o.split("=", 1)
+        if key == "profile":
+            profile = value
+        elif key == "seed":
+            raise ConfigError("verify runs the claim seeds: give them with --seeds, not seed=")
+        else:
+            extra.append(o)
+    if profile not in ("smoke", "full"):
+        raise ConfigError(f"unknown profile {profile!r}: choose one of smoke, full")
+    try:
+        seeds = tuple(int(s) for s in a.seeds.split(","))
+    except ValueError:
+        raise ConfigError(f"invalid --seeds {a.seeds!r}: expected comma-separated integers such as 0,1,2,3,4") from None
+    if seeds != CLAIM_SEEDS:
+        print(f"note: seeds {seeds} are not the claim seeds {CLAIM_SEEDS}: the evidence says so", file=sys.stderr)
+    if not slugs:
+        raise ConfigError("no paper given: optrepro verify <slug>...")
+    from .config import check_paper_name
+    for slug in slugs:
+        check_paper_name(slug)
+    return verify(slugs, profile=profile, seeds=seeds, jobs=a.jobs, extra=extra)
+
+
+def _status(args: list[str]) -> int:
+    from .catalog import load_catalog
+    from .evidence import catalog_differences, sync_catalog
+    p = argparse.ArgumentParser(prog="optrepro status", description="Compare (or --write) the catalog's derived "
+                                "columns (status, scope, full_status) with the evidence.")
+    p.add_argument("--write", action="store_true")
+    a = p.parse_args(args)
+    if a.write:
+        n = sync_catalog()
+        print(f"catalog and README coverage written ({n} cells changed)")
+        return 0
+    diffs = catalog_differences(load_catalog(check_status=False))
+    for line in diffs:
+        print(line)
+    print("the catalog agrees with the evidence" if not diffs else f"{len(diffs)} cells disagree: optrepro status --write")
+    return 1 if diffs else 0
+
+
 def _report(args: list[str]) -> int:
     from .report import write_report
     p = argparse.ArgumentParser(prog="optrepro report", description="Write report.md and report.html.")
@@ -61,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             return run_batch(rest)
         if command == "report":
             return _report(rest)
+        if command == "verify":
+            return _verify(rest)
+        if command == "status":
+            return _status(rest)
         if command == "list":
             return _list(rest)
-        raise ConfigError(f"unknown command {command!r}: choose one of run, report, list")
+        raise ConfigError(f"unknown command {command!r}: choose one of run, verify, status, report, list")
     except ConfigError as e:
         print(f"optrepro: error: {e}", file=sys.stderr)
         return 2

@@ -36,6 +36,9 @@ LEDGER_ENV = "OPTREPRO_LEDGER"
 COMPLETE = ("passed", "failed")  # statuses of a record whose claims were all evaluated
 #: overrides that steer the runner and are not passed on to the notebook
 RUNNER_ONLY = ("paper", "batch", "force")
+#: the kernel's own log (e.g. "Kernel is running over TCP without encryption", once per job) stays out of the
+#: runner's output; the notebook's outputs and errors still reach the executed notebook and the record
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 
 
 # --------------------------------------------------------------------------------------------- fingerprints
@@ -98,7 +101,7 @@ def execute_job(slug: str, cfg: DictConfig, overrides: list[str], job_dir: Path,
     started, error = time.time(), None
     try:
         papermill.execute_notebook(str(source), str(executed), parameters=params, cwd=str(source.parent),
-                                   progress_bar=False, log_output=False)
+                                   progress_bar=False, log_output=False, extra_arguments=KERNEL_QUIET)
     except PapermillExecutionError as e:
         error = f"{e.ename}: {e.evalue}".strip()
     except Exception as e:  # a kernel that died, an unreadable notebook...: the job fails, the batch goes on
@@ -226,6 +229,14 @@ def _explicit_papers(overrides: list[str]) -> list[str]:
     return out
 
 
+def check_device_available(device: str) -> None:
+    """Refuse, before anything is written, a device this machine does not have (``device=cuda`` without CUDA)."""
+    if device in ("auto", "cpu"):
+        return
+    from .session import pick_device  # imports torch: only when a device is named
+    pick_device(device)
+
+
 def _launch(hydra_args: list[str]) -> int:
     import hydra
     saved = sys.argv
@@ -253,6 +264,7 @@ def run_batch(args: list[str], progress: bool = True) -> int:
     for job in jobs:
         values = check_overrides(job)
         notebook_path(values["paper"])
+        check_device_available(values.get("device", OmegaConf.load(conf_dir() / "config.yaml").device))
         out_dirs.add(values.get("out_dir", OmegaConf.load(conf_dir() / "config.yaml").out_dir))
     if len(out_dirs) > 1:
         raise ConfigError(f"one batch writes to one out_dir, not {sorted(out_dirs)}")
