@@ -82,8 +82,12 @@ def quote(text: str) -> str:
 
 def execute_job(slug: str, cfg: DictConfig, overrides: list[str], job_dir: Path, force: bool = False) -> dict:
     """Run (or skip) one paper's notebook into ``job_dir``; return the record (with ``status``)."""
+    import logging
+
     import papermill
     from papermill.exceptions import PapermillExecutionError
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # its notes on parsing the parameters cell are noise here
 
     job_dir.mkdir(parents=True, exist_ok=True)
     record_path = job_dir / RECORD_NAME
