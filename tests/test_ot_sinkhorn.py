@@ -121,3 +121,21 @@ def test_row_blocked_updates_equal_whole_matrix_updates(monkeypatch):
     blocked = sinkhorn(a, b, C, 0.05, max_iter=50)
     assert torch.allclose(blocked.f, whole.f, atol=1e-12) and torch.allclose(blocked.g, whole.g, atol=1e-12)
     assert blocked.errors == pytest.approx(whole.errors, rel=1e-9, abs=1e-15)
+
+
+def test_sinkhorn_time_budget_stops_early_and_reports_convergence():
+    a, b, C = clouds(40, 40, 6)
+    capped = sinkhorn(a, b, C, 0.002, max_iter=10 ** 6, tol=1e-14, record=False, max_time=0.05)
+    assert not capped.converged and capped.iterations < 10 ** 6 and capped.seconds >= 0.05
+    assert capped.iterations % 10 == 0  # stops at a stopping test
+    done = sinkhorn(a, b, C, 0.1, max_iter=5000, tol=1e-10, record=False, max_time=60.0)
+    assert done.converged and done.errors[-1] <= 1e-10 and done.seconds < 60.0
+
+
+def test_sns_records_cg_residuals_and_convergence():
+    a, b, C = clouds(30, 30, 7)
+    res = sinkhorn_newton_sparse(a, b, C, 0.01, rho=0.2, n1=10, tol=1e-10, cg_tol=1e-10)
+    assert res.converged and len(res.cg_residuals) == res.newton_steps > 0
+    assert max(res.cg_residuals) <= 1e-10 * 1.01
+    short = sinkhorn_newton_sparse(a, b, C, 0.01, rho=0.2, n1=2, max_newton=0, tol=1e-10)
+    assert not short.converged and short.iterations == 2

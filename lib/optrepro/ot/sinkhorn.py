@@ -23,6 +23,7 @@ After the :math:`g` update the column marginal is exact; the marginal error
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -40,6 +41,8 @@ class SinkhornResult:
     errors: list[float] = field(default_factory=list)   # marginal error after each iteration (max over the batch)
     iterations: int = 0
     cost: torch.Tensor | None = None  # <P, C> per problem
+    seconds: float = 0.0              # wall time of the iterations (the plan and cost excluded)
+    converged: bool = False           # every problem reached ``tol`` (False for tol = 0)
 
 
 def _batched(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor):
@@ -106,12 +109,14 @@ def _g_update(f, logb, C_over_eps, eps):
 
 def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, max_iter: int = 1000,
              tol: float = 0.0, f0: torch.Tensor | None = None, g0: torch.Tensor | None = None,
-             record: bool = True) -> SinkhornResult:
+             record: bool = True, max_time: float | None = None) -> SinkhornResult:
     """Log-domain Sinkhorn; stops after ``max_iter`` iterations or once every problem's marginal error is <= ``tol``.
 
     ``C`` is (n, m) or (batch, n, m); ``a``, ``b`` are (n,), (m,) or batched. Works on the device and dtype of
     ``C`` (use float64 for small ``eps``). ``f0``, ``g0`` warm-start the potentials (default zero).
     With ``record=False`` the stopping test runs every 10 iterations (as POT's) instead of after each one.
+    ``max_time`` (seconds) also stops the run at the first stopping test after that much wall time (a time budget:
+    ``converged`` then tells whether ``tol`` was reached).
     """
     eps = check_positive("eps", eps)
     max_iter = check_int("max_iter", max_iter, 0)
@@ -123,19 +128,26 @@ def sinkhorn(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, m
     g = torch.zeros_like(b) if g0 is None else g0.to(C).expand_as(b).clone()
     errors: list[float] = []
     it = 0
+    converged = False
+    t0 = time.perf_counter()
     while it < max_iter:
         f = _f_update(g, loga, C_over_eps, eps)
         g = _g_update(f, logb, C_over_eps, eps)
         it += 1
-        if record or (tol > 0 and (it % 10 == 0 or it == max_iter)):
+        if record or ((tol > 0 or max_time is not None) and (it % 10 == 0 or it == max_iter)):
             # the column marginal is exact after the g update: only the row marginal needs P
             row = torch.exp(f / eps + _lse_over_columns(g / eps, C_over_eps))
             err = float((row - a).abs().sum(-1).max())
             errors.append(err)
             if err <= tol:
+                converged = tol > 0
                 break
+            if max_time is not None and time.perf_counter() - t0 >= max_time:
+                break
+    seconds = time.perf_counter() - t0
     P = plan_from_potentials(f, g, C, eps)
     cost = (P * C).sum((-2, -1))
     if single:
         P, f, g, cost = P[0], f[0], g[0], cost[0]
-    return SinkhornResult(plan=P, f=f, g=g, errors=errors, iterations=it, cost=cost)
+    return SinkhornResult(plan=P, f=f, g=g, errors=errors, iterations=it, cost=cost, seconds=seconds,
+                          converged=converged)

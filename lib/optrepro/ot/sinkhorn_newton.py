@@ -35,7 +35,7 @@ import torch
 
 from optrepro.checks import check_int, check_nonnegative, check_positive
 
-from .sinkhorn import dual_objective, plan_from_potentials, sinkhorn
+from .sinkhorn import _f_update, _g_update, _lse_over_columns, dual_objective, plan_from_potentials
 
 __all__ = ["SNSResult", "sinkhorn_newton_sparse", "sparsify_plan", "sparse_newton_direction",
            "dense_newton_direction", "conjugate_gradient", "dual_gradient"]
@@ -51,10 +51,12 @@ class SNSResult:
     iterations: int = 0                                   # n1 Sinkhorn iterations + Newton steps, as the paper counts
     newton_steps: int = 0
     cg_iterations: list[int] = field(default_factory=list)   # CG iterations of each Newton step
+    cg_residuals: list[float] = field(default_factory=list)  # CG's final relative residual ||r|| / ||rhs|| per step
     step_sizes: list[float] = field(default_factory=list)    # line-search step of each Newton step
     kept_fraction: list[float] = field(default_factory=list)  # nonzeros kept of the coupling block / (n m)
     dropped_mass: list[float] = field(default_factory=list)   # plan mass left out of the sparsified block / total
     cost: torch.Tensor | None = None
+    converged: bool = False                               # the marginal error reached ``tol``
 
 
 def dual_gradient(f, g, a, b, C, eps):
@@ -85,11 +87,11 @@ def _sparse_hessian_matvec(vals, rows, cols, r, c, eps):
 
 
 def conjugate_gradient(matvec, rhs: torch.Tensor, *, diag: torch.Tensor | None = None, tol: float = 1e-10,
-                       max_iter: int = 500):
+                       max_iter: int = 500, info: dict | None = None):
     """(Preconditioned) CG for ``A x = rhs`` with ``A`` symmetric PSD given by ``matvec``; starts at 0.
 
     Stops when ``||r|| <= tol * ||rhs||``. ``diag`` (the diagonal of ``A``) turns on Jacobi preconditioning.
-    Returns (x, iterations).
+    Returns (x, iterations); a dict passed as ``info`` receives ``residual``, the final ``||r|| / ||rhs||``.
     """
     x = torch.zeros_like(rhs)
     r = rhs.clone()
@@ -112,17 +114,23 @@ def conjugate_gradient(matvec, rhs: torch.Tensor, *, diag: torch.Tensor | None =
         p = z + (rz_new / rz) * p
         rz = rz_new
         it += 1
+    if info is not None:
+        rhs_norm = float(torch.linalg.vector_norm(rhs))
+        info["residual"] = float(torch.linalg.vector_norm(r)) / rhs_norm if rhs_norm > 0 else 0.0
     return x, it
 
 
-def sparse_newton_direction(P, grad, eps, rho, *, cg_tol=1e-10, cg_max_iter=500, precondition=True):
-    """Solve ``Sparsify(-Hessian, rho) dz = grad`` by CG; returns (dz, cg iterations, kept fraction, dropped mass)."""
+def sparse_newton_direction(P, grad, eps, rho, *, cg_tol=1e-10, cg_max_iter=500, precondition=True, info=None):
+    """Solve ``Sparsify(-Hessian, rho) dz = grad`` by CG; returns (dz, cg iterations, kept fraction, dropped mass).
+
+    ``info`` (a dict) receives CG's final relative ``residual``.
+    """
     n, m = P.shape
     vals, rows, cols = sparsify_plan(P, rho)
     r, c = P.sum(1), P.sum(0)
     mv = _sparse_hessian_matvec(vals, rows, cols, r, c, eps)
     diag = torch.cat([r, c]) / eps if precondition else None
-    dz, it = conjugate_gradient(mv, grad, diag=diag, tol=cg_tol, max_iter=cg_max_iter)
+    dz, it = conjugate_gradient(mv, grad, diag=diag, tol=cg_tol, max_iter=cg_max_iter, info=info)
     total = float(P.sum())
     return dz, it, vals.numel() / (n * m), (total - float(vals.sum())) / total
 
@@ -167,19 +175,22 @@ def sinkhorn_newton_sparse(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, ep
     res = SNSResult(plan=C, f=a, g=b)
     # stage 1: Sinkhorn warm-up (timed per iteration, so that both stages share one clock)
     f, g = torch.zeros_like(a), torch.zeros_like(b)
-    for _ in range(n1):
-        w = sinkhorn(a, b, C, eps, max_iter=1, f0=f, g0=g, record=True)
-        f, g = w.f, w.g
-        res.errors.append(w.errors[-1])
+    loga, logb, C_over_eps = torch.log(a), torch.log(b), C / eps
+    for _ in range(n1):  # the iterations of `sinkhorn`, each followed by its marginal error (no plan formed)
+        f = _f_update(g, loga, C_over_eps, eps)
+        g = _g_update(f, logb, C_over_eps, eps)
+        err = float((torch.exp(f / eps + _lse_over_columns(g / eps, C_over_eps)) - a).abs().sum())
+        res.errors.append(err)
         res.seconds.append(time.perf_counter() - t0)
-        if w.errors[-1] <= tol:
+        if err <= tol:
             break
     # stage 2: sparse Newton
     grad, P = dual_gradient(f, g, a, b, C, eps)
     err = float(grad.abs().sum())
     while err > tol and res.newton_steps < max_newton:
+        cg_info: dict = {}
         dz, it, kept, dropped = sparse_newton_direction(P, grad, eps, rho, cg_tol=cg_tol, cg_max_iter=cg_max_iter,
-                                                        precondition=precondition)
+                                                        precondition=precondition, info=cg_info)
         L0 = float((f * a).sum() + (g * b).sum() - eps * P.sum())
         alpha = _line_search(f, g, dz[:n], dz[n:], a, b, C, eps, L0, float(torch.dot(grad, dz)))
         f, g = f + alpha * dz[:n], g + alpha * dz[n:]
@@ -187,6 +198,7 @@ def sinkhorn_newton_sparse(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, ep
         err = float(grad.abs().sum())
         res.newton_steps += 1
         res.cg_iterations.append(it)
+        res.cg_residuals.append(cg_info["residual"])
         res.step_sizes.append(alpha)
         res.kept_fraction.append(kept)
         res.dropped_mass.append(dropped)
@@ -194,5 +206,6 @@ def sinkhorn_newton_sparse(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, ep
         res.seconds.append(time.perf_counter() - t0)
     res.plan, res.f, res.g = P, f, g
     res.iterations = len(res.errors)
+    res.converged = res.errors[-1] <= tol if res.errors else False
     res.cost = (P * C).sum()
     return res
