@@ -169,3 +169,14 @@ def test_a_v2_run_row_is_coloured_by_the_status_its_claims_give(tmp_path):
     md, page = write_report(tmp_path)
     assert "<tr class='not-reproduced'>" in page.read_text()  # not a green row
     assert "| p | p/default | PASS | not-reproduced | reduced | central 0/1, supporting 0/0 |" in md.read_text()
+
+
+def test_a_claim_without_a_possible_control_shows_why_in_the_report(tmp_path):
+    from optrepro.record import write_json_atomic
+    claims = [{"id": "c", "kind": "central", "statement": "s", "op": "<", "threshold": 1.0, "measured": 0.5,
+               "control": None, "control_what": "none: the paper's constant is a theorem", "verdict": "PASS",
+               "paper_value": None}]
+    write_json_atomic(tmp_path / "p" / "default" / "record.json", {"paper": "p", "status": "passed", "claims": claims})
+    md, page = write_report(tmp_path)
+    assert "| none: the paper's constant is a theorem |" in md.read_text()
+    assert "none: the paper&#x27;s constant is a theorem" in page.read_text()

@@ -78,6 +78,14 @@ def _num(x) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
+def _control(c: dict) -> str:
+    """The control's value, or why the claim has none ("none: <reason>"), or "-" (sanity, pre-v2)."""
+    if c.get("control") is not None:
+        return _num(c["control"])
+    what = c.get("control_what") or ""
+    return what if what.startswith("none:") else "-"
+
+
 def _wall(w) -> str:
     return "-" if w is None else f"{w:.1f} s"
 
@@ -111,7 +119,7 @@ def _markdown(folder: Path, rows: list[dict], titles: dict, catalog: list[dict])
             for c in r["claims"]:
                 paper = "" if c.get("paper_value") is None else c["paper_value"]
                 lines.append(f"| {c['id']} | {c.get('kind') or '-'} | {c['statement']} | {_num(c['measured'])} | "
-                             f"{_num(c.get('control'))} | {c['op']} {c['threshold']:.4g} | {paper} | {c['verdict']} |")
+                             f"{_control(c)} | {c['op']} {c['threshold']:.4g} | {paper} | {c['verdict']} |")
         for fig in r["figures"]:
             lines += ["", f"![{fig.stem}]({os.path.relpath(fig, folder)})"]
     return "\n".join(lines) + "\n"
@@ -172,7 +180,7 @@ def _html(folder: Path, rows: list[dict], titles: dict, catalog: list[dict]) -> 
                 paper = "" if c.get("paper_value") is None else str(c["paper_value"])
                 why = f" ({c['reason']})" if c.get("reason") else ""
                 out.append(f"<tr class='{e(c['verdict'])}'><td>{e(c['id'])}</td><td>{e(c.get('kind') or '-')}</td>"
-                           f"<td>{e(c['statement'])}</td><td>{_num(c['measured'])}</td><td>{_num(c.get('control'))}</td>"
+                           f"<td>{e(c['statement'])}</td><td>{_num(c['measured'])}</td><td>{e(_control(c))}</td>"
                            f"<td>{e(c['op'])} {c['threshold']:.4g}</td><td>{e(paper)}</td>"
                            f"<td>{e(c['verdict'] + why)}</td></tr>")
             out.append("</table>")
