@@ -101,11 +101,13 @@ def write_evidence(slug: str, entry: dict) -> Path:
 
 # --------------------------------------------------------------------------------------------- the command
 
-def _run_seed(slug: str, seed: int, cfg, overrides: list[str], out: Path) -> tuple[int, dict | None, float]:
+def _run_seed(slug: str, seed: int, cfg, overrides: list[str], out: Path, log) -> tuple[int, dict | None, float]:
     from .runner import execute_job
     started = time.time()
     record = execute_job(slug, cfg, overrides, out / slug / f"seed={seed}", force=True)
-    return seed, record, time.time() - started
+    wall = time.time() - started
+    log(f"  {slug} seed {seed}: {record.get('status')} in {wall:.1f} s  ({out / slug / f'seed={seed}'})")
+    return seed, record, wall
 
 
 def verify(slugs: list[str], profile: str = "smoke", seeds: tuple[int, ...] = CLAIM_SEEDS, jobs: int = 2,
@@ -124,7 +126,7 @@ def verify(slugs: list[str], profile: str = "smoke", seeds: tuple[int, ...] = CL
         jobs_of = {s: [f"seed={s}", f"profile={profile}", *extra] for s in seeds}
         cfgs = {s: compose(slug, o) for s, o in jobs_of.items()}  # Hydra's global state: compose in this thread
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            results = list(pool.map(lambda s: _run_seed(slug, s, cfgs[s], jobs_of[s], out), seeds))
+            results = list(pool.map(lambda s: _run_seed(slug, s, cfgs[s], jobs_of[s], out, log), seeds))
         records = {seed: rec for seed, rec, _ in results if rec is not None}
         wall = {seed: w for seed, _, w in results}
         errors = [f"seed {seed}: {rec.get('error')}" for seed, rec, _ in results
