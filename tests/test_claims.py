@@ -77,6 +77,7 @@ def v2(profile="smoke"):
 
 def test_specs_pick_the_profile_threshold_and_reject_bad_specs():
     assert [s.threshold for s in parse_specs("p", SPECS, "full")] == [11.0, 1e-3, 1e-9]
+    assert parse_specs("p", SPECS, None)[0].threshold == {"smoke": 10.0, "full": 11.0}  # kept for rendering
     bad = lambda **kw: {"fast": {**SPECS["fast"], **kw}}  # noqa: E731
     with pytest.raises(SpecError, match="unknown kind 'headline': choose one of central, supporting, sanity"):
         parse_specs("p", bad(kind="headline"), "smoke")
