@@ -8,6 +8,7 @@ import pytest
 import torch
 from optrepro.convex_nn.admm import (
     admm,
+    decade_growth,
     first_below,
     group_soft_threshold,
     linear_rate,
@@ -93,3 +94,55 @@ def test_stop_callback_ends_the_run():
     D = enumerate_patterns(X)
     res = admm(X, y, D, 0.1, iters=500, stop=lambda r: r.iterations >= 7)
     assert res.iterations == 7 == len(res.residual) == len(res.seconds)
+
+
+def test_decade_growth_tells_linear_from_sublinear():
+    n = 3000
+    assert decade_growth([2.0 * 0.99 ** k for k in range(n)]) == pytest.approx(1.0, abs=0.05)
+    wobbly = [0.995 ** k * (1 + 0.5 * math.sin(k / 3)) for k in range(n)]      # oscillating but geometric
+    assert decade_growth(wobbly) < 1.2
+    assert decade_growth([1 / (k + 1) for k in range(n)]) == pytest.approx(10.0, rel=0.05)   # the control
+    assert decade_growth([1 / (k + 1) ** 0.5 for k in range(10 ** 5)]) == pytest.approx(100.0, rel=0.05)
+    # the old slope test could not tell: the fitted slope of log10(1/k) is negative too
+    slope, _ = linear_rate([1 / (k + 1) for k in range(n)], n // 2, n)
+    assert slope < 0
+    # fewer than two complete decades: no evidence either way
+    assert math.isnan(decade_growth([1 / (k + 1) ** 0.5 for k in range(3000)]))
+    assert math.isnan(decade_growth([1.0, 0.0, 0.5]))
+    with pytest.raises(ValueError, match="decades"):
+        decade_growth([1.0, 0.1, 0.01], decades=1)
+
+
+def test_admm_stops_on_its_own_rule_near_the_cvxpy_optimum(one_thread):
+    g = torch.Generator().manual_seed(3)
+    n = 12
+    z = torch.sort(torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1).values
+    y = torch.sin(3 * z) + 0.3 * torch.randn(n, generator=g, dtype=torch.float64)
+    X = torch.stack([z, torch.ones(n, dtype=torch.float64)], 1)
+    D = enumerate_patterns(X)
+    ref = solve_cvxpy(X, y, D, 0.1)
+    res = admm(X, y, D, 0.1, rho=0.1, iters=20000, rel_tol=1e-5)          # no reference optimum given to it
+    assert res.stopped_by == "rel_tol" and res.iterations < 20000
+    assert abs(res.objective[-1] - ref.value) / ref.value < 1e-3
+    assert len(res.primal) == len(res.dual) == res.iterations
+    loose = admm(X, y, D, 0.1, rho=0.1, iters=20000, rel_tol=1e-2)
+    assert loose.iterations < res.iterations                                # a looser rule stops earlier
+    capped = admm(X, y, D, 0.1, rho=0.1, iters=5, rel_tol=1e-12)
+    assert capped.stopped_by == "iters" and capped.iterations == 5
+
+
+def test_adam_started_at_the_global_optimum_stays_there(one_thread):
+    from optrepro.convex_nn import network_objective, recover_network, train_relu_networks
+
+    g = torch.Generator().manual_seed(4)
+    n = 10
+    z = torch.sort(torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1).values
+    y = torch.sin(3 * z) + 0.3 * torch.randn(n, generator=g, dtype=torch.float64)
+    X = torch.stack([z, torch.ones(n, dtype=torch.float64)], 1)
+    ref = solve_cvxpy(X, y, enumerate_patterns(X), 0.1)
+    net = recover_network(ref.V, ref.W, 1e-6)
+    p = network_objective(X, y, net, 0.1)
+    res = train_relu_networks(X, y, net.width, 0.1, runs=2, steps=1, lr=1e-12, init=(net.U, net.alpha))
+    assert float(res.objective[0, 0]) == pytest.approx(p, rel=1e-9)        # it starts at the optimum
+    with pytest.raises(ValueError, match="init"):
+        train_relu_networks(X, y, net.width + 1, 0.1, runs=1, steps=1, init=(net.U, net.alpha))

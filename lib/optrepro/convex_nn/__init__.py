@@ -18,6 +18,7 @@ The last two are imported by their module path.
 from .admm import (
     ADMMResult,
     admm,
+    decade_growth,
     first_below,
     group_soft_threshold,
     linear_rate,
@@ -59,6 +60,7 @@ __all__ = [
     "convex_objective",
     "convex_predict",
     "count_regions",
+    "decade_growth",
     "enumerate_patterns",
     "first_below",
     "group_soft_threshold",

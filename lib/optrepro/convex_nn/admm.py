@@ -42,7 +42,7 @@ from torch import Tensor
 from ..checks import check_int, check_nonnegative, check_positive
 from .convex_program import check_loss, loss_value
 
-__all__ = ["ADMMResult", "admm", "first_below", "group_soft_threshold", "linear_rate", "logistic_prox"]
+__all__ = ["ADMMResult", "admm", "decade_growth", "first_below", "group_soft_threshold", "linear_rate", "logistic_prox"]
 
 
 def group_soft_threshold(Z: Tensor, threshold: float) -> Tensor:
@@ -69,7 +69,10 @@ class ADMMResult:
     objective: list[float] = field(default_factory=list)   # convex objective at z, per iteration
     residual: list[float] = field(default_factory=list)    # primal-dual residual, per iteration
     seconds: list[float] = field(default_factory=list)     # wall time since the start (factorization included)
+    primal: list[float] = field(default_factory=list)      # primal residual r_p, per iteration
+    dual: list[float] = field(default_factory=list)        # dual residual r_d, per iteration
     setup_seconds: float = 0.0     # building and factorizing the u-step matrix
+    stopped_by: str = "iters"      # which rule ended the run: "tol", "rel_tol", "callback" or "iters"
 
     @property
     def iterations(self) -> int:
@@ -83,16 +86,23 @@ def _sync(device: torch.device) -> None:
 
 def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: float = 1.0, iters: int = 500,
          loss: str = "squared", tol: float = 0.0, newton_steps: int = 20, cone_scale: float = 1.0,
-         stop: Callable[[ADMMResult], bool] | None = None) -> ADMMResult:
-    """Run the ADMM above for ``iters`` iterations (or until the residual is below ``tol``).
+         rel_tol: float = 0.0, stop: Callable[[ADMMResult], bool] | None = None) -> ADMMResult:
+    """Run the ADMM above for ``iters`` iterations, or until its own stopping rule holds.
 
     ``X`` ``(n, d)``, ``y`` ``(n,)`` (``+-1`` for ``logistic``), ``D`` boolean ``(P, n)`` patterns. Returns the
     group-sparse iterate ``z`` as ``(V, W)`` and, per iteration, the convex objective at ``z``, the residual
     :math:`\\sqrt{r_p^2 + r_d^2}` (primal :math:`r_p^2 = \\|u - z\\|^2 + \\|Gu - s\\|^2 (+ \\|Fu - \\hat y\\|^2)`,
     dual :math:`r_d = \\rho\\|\\Delta z + G^\\top\\Delta s (+ F^\\top\\Delta\\hat y)\\|`) and the elapsed time.
     ``cone_scale`` divides the cone block :math:`G` (an equivalent constraint, a different ADMM metric; 1 is the
-    paper's); ``stop(result)``, called after every iteration, ends the run when it returns True (e.g. a target
-    objective known from a reference solver; its own time counts in ``seconds``).
+    paper's).
+
+    **Stopping rules** (the algorithm's own, no reference optimum needed): ``tol`` stops once the residual above is
+    ``<= tol``; ``rel_tol`` is the standard relative rule of Boyd et al. (2011, Sec. 3.3.1) with
+    :math:`A = [I; G (; F)]`, :math:`B = -I`: stop once
+    :math:`r_p \\le \\epsilon\\max(\\|Au\\|, \\|(z, s (, \\hat y))\\|)` and
+    :math:`r_d \\le \\epsilon\\,\\rho\\|\\lambda + G^\\top\\nu (+ F^\\top\\mu)\\|` (scaled duals), :math:`\\epsilon` = ``rel_tol``.
+    The iteration that met a rule is recorded in ``result.stopped_by``. ``stop(result)``, called after every
+    iteration, ends the run when it returns True (a test or a benchmark hook; its own time counts in ``seconds``).
     """
     check_loss(loss)
     beta, rho, gamma = check_nonnegative("beta", beta), check_positive("rho", rho), check_positive("gamma", gamma)
@@ -100,6 +110,7 @@ def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: 
         raise ValueError(f"invalid gamma {gamma}: expected 0 < gamma < (1 + sqrt 5)/2")
     iters = check_int("iters", iters, 1)
     tol = check_nonnegative("tol", tol)
+    rel_tol = check_nonnegative("rel_tol", rel_tol)
     device, dtype = X.device, X.dtype
     n, d = X.shape
     P = D.shape[0]
@@ -153,19 +164,36 @@ def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: 
         nu = nu + gamma * (Gu - s)
         primal = (u - z).pow(2).sum() + (Gu - s).pow(2).sum()
         dual = (z - z_old) + Gt(s - s_old)
+        scale_p = u.pow(2).sum() + Gu.pow(2).sum()
+        scale_z = z.pow(2).sum() + s.pow(2).sum()
+        scale_d = lam + Gt(nu)
         if not folded:
             Fu = Fmul(u)
             yhat = logistic_prox(Fu + mu, y, rho, newton_steps, start=yhat)
             mu = mu + gamma * (Fu - yhat)
             primal = primal + (Fu - yhat).pow(2).sum()
             dual = dual + Ft(yhat - yhat_old)
+            scale_p = scale_p + Fu.pow(2).sum()
+            scale_z = scale_z + yhat.pow(2).sum()
+            scale_d = scale_d + Ft(mu)
         pred = Fmul(z)
         obj = loss_value(pred, y, loss) + beta * z.norm(dim=1).sum()
-        res = torch.sqrt(primal + (rho * dual).pow(2).sum())
+        r_dual = float(rho * dual.norm())
+        r_primal = float(primal.sqrt())
         result.objective.append(float(obj))
-        result.residual.append(float(res))
+        result.residual.append(math.sqrt(r_primal ** 2 + r_dual ** 2))
+        result.primal.append(r_primal)
+        result.dual.append(r_dual)
         result.seconds.append(time.perf_counter() - start)
-        if result.residual[-1] <= tol or (stop is not None and stop(result)):
+        if result.residual[-1] <= tol:
+            result.stopped_by = "tol"
+            break
+        if rel_tol > 0 and r_primal <= rel_tol * math.sqrt(max(float(scale_p), float(scale_z))) \
+                and r_dual <= rel_tol * rho * float(scale_d.norm()):
+            result.stopped_by = "rel_tol"
+            break
+        if stop is not None and stop(result):
+            result.stopped_by = "callback"
             break
     result.V, result.W = z[:P].clone(), z[P:].clone()
     return result
@@ -195,3 +223,31 @@ def linear_rate(values, start: int, stop: int) -> tuple[float, float]:
     fit = A @ coef
     r2 = 1 - float(((e - fit) ** 2).sum() / ((e - e.mean()) ** 2).sum().clamp_min(1e-300))
     return float(coef[1]), r2
+
+
+def decade_growth(values, decades: int = 2) -> float:
+    r"""How much slower the last of ``decades`` complete decades of decrease was than the one before it.
+
+    With :math:`m_k = \min_{j \le k} e_j` (the running minimum, so oscillations do not count) and :math:`k_j` the
+    first iteration with :math:`m_k \le e_0 10^{-j}`, the iterations spent on decade ``j`` are
+    :math:`\Delta_j = k_j - k_{j-1}`. Returns :math:`\Delta_J / \Delta_{J-1}` for the last complete decade ``J``
+    (with ``decades > 2`` the largest ratio over the last ``decades - 1`` pairs).
+
+    A **linear** (geometric) rate :math:`e_k \approx c q^k` spends the same number of iterations on every decade:
+    ratio about 1 (below 1 when the rate improves). A **sublinear** :math:`e_k \approx c k^{-p}` spends
+    :math:`10^{1/p}` times more on each decade than on the one before: 10 for :math:`1/k`, 100 for
+    :math:`1/\sqrt k`. A slope-only test (":math:`\log e_k` decreases") cannot tell the two apart; this one can.
+    Returns NaN when the sequence covers fewer than ``decades`` complete decades (no evidence either way).
+    """
+    decades = check_int("decades", decades, 2)
+    e = torch.as_tensor(list(values), dtype=torch.float64)
+    if e.numel() < 3 or not torch.isfinite(e).all() or (e <= 0).any():
+        return float("nan")
+    running = torch.cummin(e, dim=0).values
+    total = math.floor(math.log10(float(e[0] / running[-1])))
+    if total < decades:
+        return float("nan")
+    hits = [0] + [int(torch.nonzero(running <= e[0] * 10.0 ** (-j))[0]) for j in range(1, total + 1)]
+    steps = [hits[j] - hits[j - 1] for j in range(1, total + 1)]
+    last = steps[-decades:]
+    return max(b / max(a, 1) for a, b in zip(last[:-1], last[1:]))

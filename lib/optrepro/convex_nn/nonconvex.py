@@ -61,8 +61,12 @@ def objective_and_grad(X: Tensor, y: Tensor, U: Tensor, alpha: Tensor, beta: flo
 
 def train_relu_networks(X: Tensor, y: Tensor, width: int, beta: float, loss: str = "squared", runs: int = 5,
                         steps: int = 2000, lr: float = 1e-2, optimizer: str = "adam", momentum: float = 0.9,
-                        generator: torch.Generator | None = None) -> NonconvexResult:
-    """Train ``runs`` width-``width`` networks from independent random initializations on the full batch."""
+                        generator: torch.Generator | None = None,
+                        init: tuple[Tensor, Tensor] | None = None) -> NonconvexResult:
+    """Train ``runs`` width-``width`` networks from independent random initializations on the full batch.
+
+    ``init = (U, alpha)`` (shapes ``(m, d)`` and ``(m,)``) starts every run from that network instead (e.g. the
+    global optimum read off the convex program: a control that a local method should not leave)."""
     check_loss(loss)
     width, runs, steps = check_int("width", width, 1), check_int("runs", runs, 1), check_int("steps", steps, 1)
     beta, lr = check_nonnegative("beta", beta), check_positive("lr", lr)
@@ -70,8 +74,15 @@ def train_relu_networks(X: Tensor, y: Tensor, width: int, beta: float, loss: str
         raise ValueError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
     d = X.shape[1]
     bu, ba = 1 / d ** 0.5, 1 / width ** 0.5
-    U = ((torch.rand(runs, width, d, generator=generator, dtype=torch.float64) * 2 - 1) * bu).to(X.device, X.dtype)
-    alpha = ((torch.rand(runs, width, generator=generator, dtype=torch.float64) * 2 - 1) * ba).to(X.device, X.dtype)
+    if init is not None:
+        U0, a0 = init
+        if tuple(U0.shape) != (width, d) or tuple(a0.shape) != (width,):
+            raise ValueError(f"invalid init of shapes {tuple(U0.shape)}, {tuple(a0.shape)}: expected ({width}, {d}) and ({width},)")
+        U = U0.to(X.device, X.dtype).expand(runs, width, d).clone()
+        alpha = a0.to(X.device, X.dtype).expand(runs, width).clone()
+    else:
+        U = ((torch.rand(runs, width, d, generator=generator, dtype=torch.float64) * 2 - 1) * bu).to(X.device, X.dtype)
+        alpha = ((torch.rand(runs, width, generator=generator, dtype=torch.float64) * 2 - 1) * ba).to(X.device, X.dtype)
     opt = (torch.optim.Adam([U, alpha], lr=lr) if optimizer == "adam"
            else torch.optim.SGD([U, alpha], lr=lr, momentum=momentum))
     trace = []
