@@ -38,7 +38,7 @@ COMPLETE = ("passed", "failed")  # statuses of a record whose claims were all ev
 RUNNER_ONLY = ("paper", "batch", "force")
 #: the kernel's own log (e.g. "Kernel is running over TCP without encryption", once per job) stays out of the
 #: runner's output; the notebook's outputs and errors still reach the executed notebook and the record
-KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 # --------------------------------------------------------------------------------------------- fingerprints
