@@ -66,3 +66,14 @@ def test_optrepro_list_prints_the_catalog():
     bad = subprocess.run([sys.executable, "-m", "optrepro.cli", "list", "--status", "done"], capture_output=True,
                          text=True, env={**os.environ, "OPTREPRO_ROOT": str(ROOT)}, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_lib_components_are_read_from_the_notebooks_imports(tmp_path):
+    from optrepro.catalog import notebook_components
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import optrepro\nfrom optrepro.optim import Adam\n%matplotlib inline\n"
+                                          "from optrepro.problems.online_linear import run_online\nimport optrepro.ot.sinkhorn as sk"),
+                nbformat.v4.new_code_cell("from optrepro import claims_table, timing")]
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert notebook_components(tmp_path / "x.ipynb") == "optim ot.sinkhorn problems.online_linear timing"

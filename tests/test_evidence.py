@@ -152,7 +152,7 @@ def test_verify_writes_evidence_and_the_derived_status(v2_project):
     (v2_project / "conf" / "catalog.tsv").write_text(catalog.replace("\treproduced\t", "\tpartial\t"))
     check = subprocess.run([sys.executable, "-m", "optrepro.cli", "status"], capture_output=True, text=True, env=env,
                            timeout=60)
-    assert check.returncode == 1 and "probe: status is 'partial' in the catalog, 'reproduced' from the evidence" in check.stdout
+    assert check.returncode == 1 and "probe: status is 'partial' in the catalog, 'reproduced' derived" in check.stdout
 
 
 def test_claims_cannot_be_overridden(v2_project):

@@ -53,6 +53,36 @@ def save_catalog(rows: list[dict], path: Path | None = None) -> None:
     tmp.replace(path)
 
 
+FRAMEWORK = {f"optrepro.{m}" for m in ("claims", "session", "contract", "config", "claims_table", "setup", "Claims",
+                                         "ClaimsFailed", "ConfigError", "Run")}
+
+
+def notebook_components(path: Path) -> str:
+    """The library modules a notebook imports (``from optrepro.x.y import ...``, ``import optrepro.x``), sorted and
+    space-separated without the ``optrepro.`` prefix; the framework (setup, claims) is left out. The catalog's
+    ``lib_components`` column is this, written by ``optrepro status --write``."""
+    import ast
+    import json
+    modules = set()
+    for cell in json.loads(Path(path).read_text()).get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell.get("source", ""))
+        try:
+            tree = ast.parse("\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("optrepro"):
+                if node.module == "optrepro":
+                    modules.update(f"optrepro.{a.name}" for a in node.names)
+                else:
+                    modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(a.name for a in node.names if a.name.startswith("optrepro."))
+    return " ".join(sorted(m.removeprefix("optrepro.") for m in modules - FRAMEWORK))
+
+
 def filter_rows(rows: list[dict], theme: str | None = None, status: str | None = None) -> list[dict]:
     """Rows of one theme and/or status; an unknown theme or status is an error naming the valid ones."""
     if theme is not None:

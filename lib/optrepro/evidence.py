@@ -152,15 +152,18 @@ def verify(slugs: list[str], profile: str = "smoke", seeds: tuple[int, ...] = CL
 # --------------------------------------------------------------------------------------------- catalog status
 
 def derived_columns(slug: str, has_notebook: bool) -> dict[str, str]:
-    """The catalog's status, scope and full_status of one paper, from its notebook and evidence."""
+    """The catalog's status, scope, full_status (from the evidence) and lib_components (from the notebook's imports)
+    of one paper; a paper without a notebook keeps its planned lib_components."""
     if not has_notebook:
         return {"status": "planned", "scope": "", "full_status": ""}
+    from .catalog import notebook_components
     evidence = load_evidence(slug) if has_contract(slug) else None
     profiles = (evidence or {}).get("profiles", {})
     smoke, full = profiles.get("smoke"), profiles.get("full")
     return {"status": smoke["status"] if smoke else "unverified",
             "scope": str(smoke.get("scope") or "") if smoke else "",
-            "full_status": full["status"] if full else ""}
+            "full_status": full["status"] if full else "",
+            "lib_components": notebook_components(project_root() / "notebooks" / f"{slug}.ipynb")}
 
 
 def catalog_differences(rows: list[dict]) -> list[str]:
@@ -171,7 +174,7 @@ def catalog_differences(rows: list[dict]) -> list[str]:
         has_nb = (root / "notebooks" / f"{r['slug']}.ipynb").is_file()
         for key, value in derived_columns(r["slug"], has_nb).items():
             if r.get(key, "") != value:
-                out.append(f"{r['slug']}: {key} is {r.get(key, '')!r} in the catalog, {value!r} from the evidence")
+                out.append(f"{r['slug']}: {key} is {r.get(key, '')!r} in the catalog, {value!r} derived (evidence, notebook imports)")
     return out
 
 
