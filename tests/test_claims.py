@@ -161,3 +161,14 @@ def test_sanity_and_supporting_claims_never_decide_the_status_but_a_failing_one_
     assert claims_status(claims) == "reproduced"
     assert claims_status(claims + [{"kind": "sanity", "verdict": "FAIL"}]) == "unverified"
     assert claims_status([{"kind": None, "verdict": "PASS"}]) == "unverified"  # a pre-v2 notebook
+
+
+def test_untestable_and_expect_may_differ_by_profile():
+    specs = {"fast": {**SPECS["fast"], "untestable": {"smoke": "too small here", "full": None},
+                      "expect": {"smoke": "pass", "full": "not-reproduced"}}}
+    smoke = Claims(specs=parse_specs("p", specs, "smoke"))
+    assert smoke.measure("fast", 100.0, control=1.0).verdict == "INCONCLUSIVE"
+    full = Claims(specs=parse_specs("p", specs, "full"))
+    assert full.measure("fast", 1.0, control=1.0).verdict == "NOT-REPRODUCED"
+    with pytest.raises(SpecError, match="unknown expect 'fails'"):
+        parse_specs("p", {"fast": {**SPECS["fast"], "expect": {"smoke": "pass", "full": "fails"}}}, None)

@@ -72,8 +72,8 @@ class ClaimSpec:
     paper_value: Any = None
     control: str | None = None      # what the control is
     no_control: str | None = None   # why no control is possible
-    expect: str = "pass"
-    untestable: str | None = None   # why this setup cannot test the claim: INCONCLUSIVE
+    expect: str = "pass"            # or "not-reproduced" (a registered failure); {smoke, full} pairs allowed
+    untestable: str | None = None   # why this setup cannot test the claim: INCONCLUSIVE; {smoke, full} pairs allowed
 
     @property
     def needs_control(self) -> bool:
@@ -109,12 +109,17 @@ def parse_specs(slug: str, raw: Any, profile: str | None) -> list[ClaimSpec]:
             raise SpecError(f"{where}: claim {cid!r} has unknown kind {spec['kind']!r}: choose one of {', '.join(KINDS)}")
         if spec["op"] not in OPERATORS:
             raise SpecError(f"{where}: claim {cid!r} has unknown comparison {spec['op']!r}: choose one of {', '.join(OPERATORS)}")
-        expect = spec.get("expect", "pass")
-        if expect not in EXPECT:
+        expect = _pick(spec.get("expect", "pass"), profile)
+        untestable = _pick(spec.get("untestable"), profile)
+        if isinstance(expect, dict) or isinstance(untestable, dict):  # kept per profile for rendering (profile=None)
+            for e in (expect.values() if isinstance(expect, dict) else [expect]):
+                if e not in EXPECT:
+                    raise SpecError(f"{where}: claim {cid!r} has unknown expect {e!r}: choose one of {', '.join(EXPECT)}")
+        elif expect not in EXPECT:
             raise SpecError(f"{where}: claim {cid!r} has unknown expect {expect!r}: choose one of {', '.join(EXPECT)}")
         if spec["kind"] != "sanity" and not (spec.get("control") or spec.get("no_control")):
             raise SpecError(f"{where}: {spec['kind']} claim {cid!r} needs a control (or no_control: the reason)")
-        if spec["kind"] == "sanity" and (spec.get("control") or expect != "pass" or spec.get("untestable")):
+        if spec["kind"] == "sanity" and (spec.get("control") or expect != "pass" or untestable):
             raise SpecError(f"{where}: sanity claim {cid!r} takes no control, expect or untestable (it fails only on a bug)")
         threshold = _pick(spec["threshold"], profile)
         for t in (threshold.values() if isinstance(threshold, dict) else [threshold]):
@@ -125,7 +130,7 @@ def parse_specs(slug: str, raw: Any, profile: str | None) -> list[ClaimSpec]:
                                source=str(spec["source"]), op=spec["op"], threshold=threshold,
                                threshold_from=str(spec["threshold_from"]), paper_value=spec.get("paper_value"),
                                control=spec.get("control"), no_control=spec.get("no_control"), expect=expect,
-                               untestable=spec.get("untestable")))
+                               untestable=untestable))
     if not any(s.kind == "central" for s in specs):
         raise SpecError(f"{where}: no central claim: every notebook checks at least one headline claim of its paper")
     return specs

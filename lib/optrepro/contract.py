@@ -56,10 +56,12 @@ def claims_markdown(slug: str) -> str:
              "| claim | kind | must hold | threshold (from) | paper (where) | control |", "|---|---|---|---|---|---|"]
     for s in sorted(specs, key=lambda s: s.kind == "sanity"):
         control = s.control or (f"none: {s.no_control}" if s.no_control else "-")
-        if s.expect == "not-reproduced":
-            control += " *(registered: not reproduced here)*"
-        if s.untestable:
-            control += f" *(untestable here: {s.untestable})*"
+        for profile, expect in (s.expect.items() if isinstance(s.expect, dict) else [(None, s.expect)]):
+            if expect == "not-reproduced":
+                control += f" *(registered: not reproduced{f' in {profile}' if profile else ''})*"
+        for profile, why in (s.untestable.items() if isinstance(s.untestable, dict) else [(None, s.untestable)]):
+            if why:
+                control += f" *(untestable{f' in {profile}' if profile else ' here'}: {why})*"
         paper = f"{_cell(s.paper_value)} ({_cell(s.source)})" if s.paper_value is not None else _cell(s.source)
         lines.append(f"| `{s.id}` | {s.kind} | {_cell(s.statement)} | {_cell(_threshold(s))} ({_cell(s.threshold_from)}) "
                      f"| {paper} | {_cell(control)} |")
