@@ -146,3 +146,23 @@ def test_adam_started_at_the_global_optimum_stays_there(one_thread):
     assert float(res.objective[0, 0]) == pytest.approx(p, rel=1e-9)        # it starts at the optimum
     with pytest.raises(ValueError, match="init"):
         train_relu_networks(X, y, net.width + 1, 0.1, runs=1, steps=1, init=(net.U, net.alpha))
+
+
+def test_recorded_infeasibility_is_the_cone_violation_of_the_iterate_and_costs_no_time():
+    import itertools
+    from optrepro.convex_nn import admm, cone_violation, enumerate_patterns
+    x = torch.linspace(-1, 1, 8, dtype=torch.float64)
+    X = torch.stack([x, torch.ones_like(x)], 1)
+    y = torch.sin(3 * x)
+    D = enumerate_patterns(X)
+    for scale in (1.0, 3.0):
+        res = admm(X, y, D, 0.1, rho=0.1, iters=30, record_infeasibility=True, cone_scale=scale)
+        assert len(res.infeasibility) == 30
+        assert res.infeasibility[-1] == pytest.approx(cone_violation(X, D, res.V, res.W), rel=1e-9, abs=1e-15)
+    # a clock that moves one tick per reading: what lies between the two readings around a recording is paused out,
+    # so each iteration costs 1 tick plus 1 for the second reading (without recording: 1)
+    ticks = itertools.count()
+    res = admm(X, y, D, 0.1, rho=0.1, iters=3, record_infeasibility=True, clock=lambda: float(next(ticks)))
+    assert res.seconds == [2.0, 4.0, 6.0]
+    ticks = itertools.count()
+    assert admm(X, y, D, 0.1, rho=0.1, iters=3, clock=lambda: float(next(ticks))).seconds == [2.0, 3.0, 4.0]

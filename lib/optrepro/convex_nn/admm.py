@@ -71,6 +71,7 @@ class ADMMResult:
     seconds: list[float] = field(default_factory=list)     # wall time since the start (factorization included)
     primal: list[float] = field(default_factory=list)      # primal residual r_p, per iteration
     dual: list[float] = field(default_factory=list)        # dual residual r_d, per iteration
+    infeasibility: list[float] = field(default_factory=list)  # max cone violation of z, per iteration (if recorded)
     setup_seconds: float = 0.0     # building and factorizing the u-step matrix
     stopped_by: str = "iters"      # which rule ended the run: "tol", "rel_tol", "callback" or "iters"
 
@@ -87,7 +88,7 @@ def _sync(device: torch.device) -> None:
 def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: float = 1.0, iters: int = 500,
          loss: str = "squared", tol: float = 0.0, newton_steps: int = 20, cone_scale: float = 1.0,
          rel_tol: float = 0.0, stop: Callable[[ADMMResult], bool] | None = None,
-         clock: Callable[[], float] = time.perf_counter) -> ADMMResult:
+         clock: Callable[[], float] = time.perf_counter, record_infeasibility: bool = False) -> ADMMResult:
     """Run the ADMM above for ``iters`` iterations, or until its own stopping rule holds.
 
     ``X`` ``(n, d)``, ``y`` ``(n,)`` (``+-1`` for ``logistic``), ``D`` boolean ``(P, n)`` patterns. Returns the
@@ -105,7 +106,9 @@ def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: 
     The iteration that met a rule is recorded in ``result.stopped_by``. ``stop(result)``, called after every
     iteration, ends the run when it returns True (a test or a benchmark hook; its own time counts in ``seconds``).
     ``clock`` reads the time that ``seconds`` and ``setup_seconds`` record (wall time by default; see
-    :mod:`optrepro.timing` for this process's CPU time).
+    :mod:`optrepro.timing` for this process's CPU time). ``record_infeasibility`` also records, per iteration, the
+    largest cone violation :math:`\max_j(-Gz)_j^+` of the iterate ``z`` whose objective is recorded (``z`` is not
+    feasible until convergence, and its objective can undershoot the optimum); its cost is kept out of ``seconds``.
     """
     check_loss(loss)
     beta, rho, gamma = check_nonnegative("beta", beta), check_positive("rho", rho), check_positive("gamma", gamma)
@@ -153,6 +156,7 @@ def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: 
     mu = torch.zeros_like(yhat)
     _sync(device)
     result = ADMMResult(z[:P], z[P:], setup_seconds=clock() - start)
+    paused = 0.0  # time spent on recording infeasibility, kept out of ``seconds``
     for _ in range(iters):
         if folded:
             rhs = Fty + rho * (z - lam + Gt(s - nu))
@@ -187,7 +191,12 @@ def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: 
         result.residual.append(math.sqrt(r_primal ** 2 + r_dual ** 2))
         result.primal.append(r_primal)
         result.dual.append(r_dual)
-        result.seconds.append(clock() - start)
+        result.seconds.append(clock() - start - paused)
+        if record_infeasibility:
+            pause = clock()
+            result.infeasibility.append(max(float((-Gmul(z)).max()) * cone_scale, 0.0))  # in the units of (2D-I)Xv
+            _sync(device)
+            paused += clock() - pause
         if result.residual[-1] <= tol:
             result.stopped_by = "tol"
             break
