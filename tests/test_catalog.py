@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from optrepro.catalog import STATUSES, WITH_NOTEBOOK, coverage_table, filter_rows, load_catalog, with_coverage
-from optrepro.config import ConfigError, paper_names, project_root
+from optrepro.core.catalog import STATUSES, WITH_NOTEBOOK, coverage_table, filter_rows, load_catalog, with_coverage
+from optrepro.core.config import ConfigError, paper_names, project_root
 
 ROOT = project_root()
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -59,17 +59,17 @@ def test_filters_and_their_errors():
 
 
 def test_optrepro_list_prints_the_catalog():
-    run = subprocess.run([sys.executable, "-m", "optrepro.cli", "list", "--theme", "first-order"], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "optrepro.core.cli", "list", "--theme", "first-order"], capture_output=True,
                          text=True, env={**os.environ, "OPTREPRO_ROOT": str(ROOT)}, timeout=60)
     assert run.returncode == 0 and "amsgrad" in run.stdout
     assert run.stdout.strip().endswith(f"{len(filter_rows(CATALOG, theme='first-order'))} papers")
-    bad = subprocess.run([sys.executable, "-m", "optrepro.cli", "list", "--status", "done"], capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "optrepro.core.cli", "list", "--status", "done"], capture_output=True,
                          text=True, env={**os.environ, "OPTREPRO_ROOT": str(ROOT)}, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
 def test_lib_components_are_read_from_the_notebooks_imports(tmp_path):
-    from optrepro.catalog import notebook_components
+    from optrepro.core.catalog import notebook_components
     import nbformat
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import optrepro\nfrom optrepro.optim import Adam\n%matplotlib inline\n"

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from optrepro.claims import Claims
+from optrepro.core.claims import Claims
 
 
 def test_scalar_and_sequence_claims():
@@ -58,7 +58,7 @@ def test_a_claim_known_not_to_reproduce_is_reported_and_fails_loudly_if_it_start
 
 # --------------------------------------------------------------------------- contract version 2
 
-from optrepro.claims import SpecError, claims_status, parse_specs, status_from_verdicts  # noqa: E402
+from optrepro.core.claims import SpecError, claims_status, parse_specs, status_from_verdicts  # noqa: E402
 
 SPECS = {
     "fast": {"kind": "central", "statement": "the method is 10x faster", "source": "Table 1", "paper_value": "12x",

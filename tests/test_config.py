@@ -3,7 +3,7 @@ import pytest
 import yaml
 from omegaconf.errors import ReadonlyConfigError
 
-from optrepro.config import (PROFILES, ConfigError, check_overrides, compose, conf_dir, expand_sweep, identity,
+from optrepro.core.config import (PROFILES, ConfigError, check_overrides, compose, conf_dir, expand_sweep, identity,
                              paper_names, raw_paper, select_profile)
 
 

@@ -5,7 +5,7 @@ import tomllib
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from optrepro.config import project_root
+from optrepro.core.config import project_root
 
 ROOT = project_root()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -9,11 +9,11 @@ import sys
 import nbformat
 import pytest
 
-from optrepro.catalog import load_catalog
-from optrepro.claims import KINDS, VERDICTS
-from optrepro.config import paper_names, project_root
-from optrepro.contract import claims_markdown, has_contract, load_specs
-from optrepro.evidence import CLAIM_SEEDS, aggregate, catalog_differences, load_evidence, spec_records
+from optrepro.core.catalog import load_catalog
+from optrepro.core.claims import KINDS, VERDICTS
+from optrepro.core.config import paper_names, project_root
+from optrepro.core.contract import claims_markdown, has_contract, load_specs
+from optrepro.core.evidence import CLAIM_SEEDS, aggregate, catalog_differences, load_evidence, spec_records
 
 ROOT = project_root()
 V2 = [s for s in paper_names() if has_contract(s)]
@@ -127,7 +127,7 @@ def v2_project(project):
 
 def test_verify_writes_evidence_and_the_derived_status(v2_project):
     env = {**os.environ, "OPTREPRO_ROOT": str(v2_project)}
-    run = subprocess.run([sys.executable, "-m", "optrepro.cli", "verify", "probe", "--seeds", "0,6"],
+    run = subprocess.run([sys.executable, "-m", "optrepro.core.cli", "verify", "probe", "--seeds", "0,6"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr  # seed 6: x = 1.6, the central claim FAILs
     evidence = json.loads((v2_project / "outputs" / "evidence" / "probe.json").read_text())
@@ -138,25 +138,25 @@ def test_verify_writes_evidence_and_the_derived_status(v2_project):
     assert smoke["status"] == "unverified" and smoke["scope"] == "miniature" and smoke["verdict"] == "fail"
     assert "TCP without encryption" not in run.stdout + run.stderr
 
-    run = subprocess.run([sys.executable, "-m", "optrepro.cli", "verify", "probe", "--seeds", "0,1"],
+    run = subprocess.run([sys.executable, "-m", "optrepro.core.cli", "verify", "probe", "--seeds", "0,1"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     catalog = (v2_project / "conf" / "catalog.tsv").read_text()
     assert "\treproduced\tminiature\t" in catalog
     assert "| [probe](notebooks/probe.ipynb) | other | reproduced | miniature | 1/1 | 0/0 | 1/1 | - |" in \
         (v2_project / "README.md").read_text()
-    from optrepro.report import write_report
+    from optrepro.core.report import write_report
     md, page = write_report(v2_project / "outputs" / "runs" / "verify-smoke")
     assert "Coverage of the collection" in page.read_text() and "<tr class='reproduced'>" in page.read_text()
     # a status typed by hand is caught
     (v2_project / "conf" / "catalog.tsv").write_text(catalog.replace("\treproduced\t", "\tpartial\t"))
-    check = subprocess.run([sys.executable, "-m", "optrepro.cli", "status"], capture_output=True, text=True, env=env,
+    check = subprocess.run([sys.executable, "-m", "optrepro.core.cli", "status"], capture_output=True, text=True, env=env,
                            timeout=60)
     assert check.returncode == 1 and "probe: status is 'partial' in the catalog, 'reproduced' derived" in check.stdout
 
 
 def test_claims_cannot_be_overridden(v2_project):
-    from optrepro.config import ConfigError, compose
+    from optrepro.core.config import ConfigError, compose
     with pytest.raises(ConfigError, match="paper.claims.x-small.threshold cannot be overridden: claims and scope are "
                                           "pre-registered"):
         compose("probe", ["paper.claims.x-small.threshold=9"])
@@ -165,7 +165,7 @@ def test_claims_cannot_be_overridden(v2_project):
 
 def test_a_v2_notebook_that_forgets_a_claim_fails(v2_project):
     import optrepro
-    from optrepro.claims import ClaimsFailed
+    from optrepro.core.claims import ClaimsFailed
     run = optrepro.setup("probe", [])
     claims = run.claims()
     claims.measure("x-positive", 1.0)

@@ -5,8 +5,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from optrepro.config import conf_dir
-from optrepro.runner import _register_resolvers
+from optrepro.core.config import conf_dir
+from optrepro.core.runner import _register_resolvers
 
 
 def launcher(choice: str, *overrides: str):

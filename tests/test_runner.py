@@ -8,10 +8,10 @@ import nbformat
 import pytest
 
 from conftest import probe_notebook
-from optrepro.config import compose, identity
-from optrepro.record import read_json, write_json_atomic
-from optrepro.report import write_report
-from optrepro.runner import run_batch
+from optrepro.core.config import compose, identity
+from optrepro.core.record import read_json, write_json_atomic
+from optrepro.core.report import write_report
+from optrepro.core.runner import run_batch
 
 
 def jobs_of(project):
@@ -128,7 +128,7 @@ def test_report_is_self_contained_with_links_to_notebooks(project):
 
 def cli(project, *args):
     env = {**os.environ, "OPTREPRO_ROOT": str(project)}
-    return subprocess.run([sys.executable, "-m", "optrepro.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "optrepro.core.cli", *args], capture_output=True, text=True, env=env,
                           timeout=120)
 
 
@@ -161,7 +161,7 @@ def test_cli_runs_a_paper_and_exits_0(project):
 
 
 def test_a_v2_run_row_is_coloured_by_the_status_its_claims_give(tmp_path):
-    from optrepro.record import write_json_atomic
+    from optrepro.core.record import write_json_atomic
     claims = [{"id": "c", "kind": "central", "statement": "s", "op": "<", "threshold": 1.0, "measured": 2.0,
                "control": 3.0, "verdict": "NOT-REPRODUCED", "paper_value": None}]
     write_json_atomic(tmp_path / "p" / "default" / "record.json",
@@ -172,7 +172,7 @@ def test_a_v2_run_row_is_coloured_by_the_status_its_claims_give(tmp_path):
 
 
 def test_a_claim_without_a_possible_control_shows_why_in_the_report(tmp_path):
-    from optrepro.record import write_json_atomic
+    from optrepro.core.record import write_json_atomic
     claims = [{"id": "c", "kind": "central", "statement": "s", "op": "<", "threshold": 1.0, "measured": 0.5,
                "control": None, "control_what": "none: the paper's constant is a theorem", "verdict": "PASS",
                "paper_value": None}]

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 import optrepro
-from optrepro.claims import ClaimsFailed
-from optrepro.config import ConfigError
-from optrepro.record import read_json
-from optrepro.session import pick_device
+from optrepro.core.claims import ClaimsFailed
+from optrepro.core.config import ConfigError
+from optrepro.core.record import read_json
+from optrepro.core.session import pick_device
 
 
 def test_setup_seeds_every_rng_and_makes_the_run_folder(project):
@@ -49,7 +49,7 @@ def test_a_notebook_cannot_compose_another_papers_config(project):
 
 
 def test_the_record_names_the_commit_the_run_started_from(project, monkeypatch):
-    import optrepro.session as session
+    import optrepro.core.session as session
     monkeypatch.setattr(session, "git_commit", lambda root: "aaaa")
     run = optrepro.setup("probe", [])
     monkeypatch.setattr(session, "git_commit", lambda root: "bbbb")  # a commit made while the run goes on

@@ -1,7 +1,7 @@
 """The catalog: every paper of the collection, its theme, tier, status and notebook (``conf/catalog.tsv``).
 
 The ``status``, ``scope`` and ``full_status`` columns are derived from the committed evidence
-(``outputs/evidence/<slug>.json``, :mod:`optrepro.evidence`), never typed: ``reproduced`` (every central claim
+(``outputs/evidence/<slug>.json``, :mod:`optrepro.core.evidence`), never typed: ``reproduced`` (every central claim
 PASS on every claim seed), ``partial`` (some central PASS, some NOT-REPRODUCED or INCONCLUSIVE), ``not-reproduced``
 (no central PASS, some NOT-REPRODUCED), ``inconclusive`` (every central claim INCONCLUSIVE), ``unverified`` (a
 notebook without current evidence: the notebooks written before contract version 2), ``planned`` (no notebook).
@@ -53,8 +53,8 @@ def save_catalog(rows: list[dict], path: Path | None = None) -> None:
     tmp.replace(path)
 
 
-FRAMEWORK = {f"optrepro.{m}" for m in ("claims", "session", "contract", "config", "claims_table", "setup", "Claims",
-                                         "ClaimsFailed", "ConfigError", "Run")}
+#: what ``import optrepro`` and ``optrepro.core`` give every notebook (setup, claims): not a library component
+FRAMEWORK = {f"optrepro.{m}" for m in ("claims_table", "setup", "Claims", "ClaimsFailed", "ConfigError", "Run")}
 
 
 def notebook_components(path: Path) -> str:
@@ -80,7 +80,7 @@ def notebook_components(path: Path) -> str:
                     modules.add(node.module)
             elif isinstance(node, ast.Import):
                 modules.update(a.name for a in node.names if a.name.startswith("optrepro."))
-    return " ".join(sorted(m.removeprefix("optrepro.") for m in modules - FRAMEWORK))
+    return " ".join(sorted(m.removeprefix("optrepro.") for m in modules - FRAMEWORK if not m.startswith("optrepro.core")))
 
 
 def filter_rows(rows: list[dict], theme: str | None = None, status: str | None = None) -> list[dict]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from . import __version__
+from .. import __version__
 from .config import (ConfigError, check_overrides, conf_dir, expand_sweep, finalize, identity, paper_names,
                      parse_overrides, project_root, resolve_path)
 from .record import RECORD_NAME, read_json, write_json_atomic
@@ -60,7 +60,7 @@ def notebook_digest(path: Path) -> str:
 
 def library_digest() -> str:
     """The library's version and a hash of its sources (an edited algorithm invalidates old records)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the whole optrepro package
     h = hashlib.sha256(__version__.encode())
     for path in sorted(package.rglob("*.py")):
         h.update(str(path.relative_to(package)).encode())

@@ -23,7 +23,7 @@ import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from . import __version__
+from .. import __version__
 from .claims import Claims, ClaimsFailed
 from .contract import has_contract, load_scope, load_specs
 from .config import ConfigError, compose, identity, project_root, resolve_path

@@ -44,7 +44,7 @@ class ConfigError(ValueError):
 def project_root() -> Path:
     """The project folder holding ``conf/`` and ``notebooks/`` (``$OPTREPRO_ROOT`` overrides it)."""
     env = os.environ.get("OPTREPRO_ROOT")
-    root = Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+    root = Path(env).resolve() if env else Path(__file__).resolve().parents[3]
     if not (root / "conf" / "config.yaml").is_file():
         raise ConfigError(f"no conf/config.yaml under project root {root} (set OPTREPRO_ROOT to the project folder)")
     return root

@@ -8,7 +8,7 @@ the notebook's status; the scope, seeds, git commit, library versions and wall t
 
 Over the seeds a claim keeps its verdict only when every seed gives it; a FAIL or UNEXPECTED-PASS on any seed is the
 claim's verdict; seeds that disagree otherwise make it INCONCLUSIVE ("seeds disagree"). The status follows
-:func:`optrepro.claims.status_from_verdicts`. The catalog's ``status``, ``scope`` and ``full_status`` columns are
+:func:`optrepro.core.claims.status_from_verdicts`. The catalog's ``status``, ``scope`` and ``full_status`` columns are
 written from the evidence by :func:`sync_catalog`, never by hand; a test fails when they disagree.
 """
 from __future__ import annotations
