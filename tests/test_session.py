@@ -73,3 +73,20 @@ def test_overrides_given_as_one_string_as_papermill_p_passes_them(project):
     assert optrepro.setup("probe", ("seed=9",)).cfg.seed == 9
     with pytest.raises(ConfigError, match=r"invalid overrides \[1\]: expected a list of strings"):
         optrepro.setup("probe", [1])
+
+
+def test_run_gives_a_seeded_generator_the_dtype_and_the_thread_count(project):
+    import torch
+    (project / "conf" / "paper" / "probe.yaml").write_text("x: 1.0\nlimit: 1.5\ncrash: false\ndtype: float64\n"
+                                                          "cpu_threads: {smoke: 1, full: 0}\n")
+    threads = torch.get_num_threads()
+    try:
+        run = optrepro.setup("probe", ["seed=3", "device=cpu"])
+        assert torch.get_num_threads() == 1
+        assert run.dtype is torch.float64
+        assert torch.equal(torch.rand(4, generator=run.generator()), torch.rand(4, generator=torch.Generator().manual_seed(3)))
+        assert torch.equal(torch.rand(2, generator=run.generator(10)), torch.rand(2, generator=torch.Generator().manual_seed(13)))
+        with pytest.raises(ConfigError, match="invalid paper.dtype 'float65': choose one of"):
+            optrepro.setup("probe", ["paper.dtype=float65"]).dtype
+    finally:
+        torch.set_num_threads(threads)

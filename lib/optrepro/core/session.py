@@ -6,6 +6,7 @@ In a notebook::
     run = optrepro.setup("amsgrad", overrides)   # overrides from the papermill parameters cell
     cfg = run.cfg.paper                           # the paper's parameters for the chosen profile
     ...
+    gen = run.generator()                         # seeded with run.seed; run.dtype is paper.dtype as a torch dtype
     run.savefig(fig, "regret")                    # PNG in the run folder
     run.finish(claims)                            # prints the verdicts, writes record.json, raises on a FAIL
 """
@@ -82,6 +83,22 @@ class Run:
     @property
     def slug(self) -> str:
         return str(self.paper.slug)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded with ``seed + offset``: the explicit random stream a notebook draws its data from
+        (``offset`` separates streams, e.g. data and initialization)."""
+        return torch.Generator().manual_seed(self.seed + int(offset))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The paper's ``dtype`` parameter (``float32``, ``float64``) as a torch dtype; torch's default without one."""
+        name = self.paper.get("dtype")
+        if name is None:
+            return torch.get_default_dtype()
+        value = getattr(torch, str(name), None)
+        if not isinstance(value, torch.dtype):
+            raise ConfigError(f"invalid paper.dtype {name!r}: choose one of float32, float64, float16, bfloat16")
+        return value
 
     def claims(self) -> Claims:
         """The paper's pre-registered claims (``conf/paper/<slug>.yaml``, ``claims:``), thresholds of this profile:
@@ -178,6 +195,9 @@ def setup(paper: str, overrides: Iterable[str] | str = ()) -> Run:
         run_dir = resolve_path(cfg.out_dir) / "runs" / "interactive" / paper / f"{cfg.profile}-seed{cfg.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(cfg=cfg, device=device, dir=run_dir, overrides=overrides)
+    threads = cfg.paper.get("cpu_threads")
+    if device.type == "cpu" and threads:  # the paper's cpu_threads (0 or absent: torch's default)
+        torch.set_num_threads(int(threads))
     try:
         import matplotlib
         matplotlib.rcParams.update({"figure.dpi": 80, "savefig.dpi": 90, "figure.figsize": (9, 3.2)})
