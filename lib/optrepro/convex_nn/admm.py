@@ -107,7 +107,7 @@ def admm(X: Tensor, y: Tensor, D: Tensor, beta: float, rho: float = 1.0, gamma: 
     iteration, ends the run when it returns True (a test or a benchmark hook; its own time counts in ``seconds``).
     ``clock`` reads the time that ``seconds`` and ``setup_seconds`` record (wall time by default; see
     :mod:`optrepro.timing` for this process's CPU time). ``record_infeasibility`` also records, per iteration, the
-    largest cone violation :math:`\max_j(-Gz)_j^+` of the iterate ``z`` whose objective is recorded (``z`` is not
+    largest cone violation :math:`\\max_j(-Gz)_j^+` of the iterate ``z`` whose objective is recorded (``z`` is not
     feasible until convergence, and its objective can undershoot the optimum); its cost is kept out of ``seconds``.
     """
     check_loss(loss)
