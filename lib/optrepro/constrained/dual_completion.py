@@ -50,6 +50,7 @@ from torch import nn
 
 from optrepro.checks import check_choice, check_int, check_positive
 from optrepro.constrained.lp_layer import LinearProgram, solve_lp
+from optrepro.models.mlp import mlp
 from optrepro.optim.functional import adam_step
 from optrepro.threads import one_cpu_thread_if
 
@@ -172,12 +173,8 @@ class DualNet(nn.Module):
         self.projection = check_choice("projection", projection, PROJECTIONS)
         self.m_eq = lp.m_eq
         d = lp.n + lp.m
-        mods, width = [], d
-        for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        mods.append(nn.Linear(width, lp.m))
-        self.mlp = nn.Sequential(*mods).to(device=lp.A.device, dtype=lp.A.dtype)
+        # built in float32, then cast (initialization draws in float32, as before)
+        self.mlp = mlp(d, hidden, lp.m, depth=layers, activation="relu").to(device=lp.A.device, dtype=lp.A.dtype)
         kw = {"dtype": lp.A.dtype, "device": lp.A.device}
         self.register_buffer("mean", torch.zeros(d, **kw) if feature_mean is None else feature_mean.to(**kw))
         self.register_buffer("std", torch.ones(d, **kw) if feature_std is None else feature_std.to(**kw))

@@ -41,12 +41,14 @@ import torch
 from torch import nn
 
 from optrepro.checks import check_choice, check_int, check_nonnegative, check_positive
+from optrepro.models.mlp import activation as make_activation
+from optrepro.models.mlp import mlp as _mlp
 from optrepro.threads import one_cpu_thread_if
 
 __all__ = ["PrimalDualResult", "FairData", "WidthEnsemble", "WidthSweep", "width_sweep", "lagrangian", "project_duals", "dual_step", "violation", "mlp",
            "fair_tabular", "load_compas", "demographic_parity_gaps", "primal_dual"]
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+ACTIVATIONS = ("sigmoid", "relu", "tanh")   # those WidthEnsemble's members use
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -81,20 +83,15 @@ def violation(slacks: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def mlp(in_dim: int, width: int, activation: str = "sigmoid", depth: int = 1) -> nn.Module:
-    """A scalar-output network: linear for ``width = 0``, else ``depth`` hidden layers of ``width`` units."""
+    """A scalar-output network: linear for ``width = 0``, else ``depth`` hidden layers of ``width`` units
+    (:func:`optrepro.models.mlp.mlp`)."""
     in_dim = check_int("in_dim", in_dim, 1)
     width = check_int("width", width, 0)
     depth = check_int("depth", depth, 1)
-    check_choice("activation", activation, tuple(ACTIVATIONS))
+    check_choice("activation", activation, ACTIVATIONS)
     if width == 0:
         return nn.Linear(in_dim, 1)
-    layers: list[nn.Module] = []
-    d = in_dim
-    for _ in range(depth):
-        layers += [nn.Linear(d, width), ACTIVATIONS[activation]()]
-        d = width
-    layers.append(nn.Linear(d, 1))
-    return nn.Sequential(*layers)
+    return _mlp(in_dim, width, 1, depth=depth, activation=activation)
 
 
 class WidthEnsemble(nn.Module):
@@ -112,14 +109,14 @@ class WidthEnsemble(nn.Module):
         widths = [check_int("width", w, 0) for w in widths]
         if not widths:
             raise ValueError("invalid widths []: expected at least one width")
-        check_choice("activation", activation, tuple(ACTIVATIONS))
+        check_choice("activation", activation, ACTIVATIONS)
         K, H = len(widths), max(max(widths), 1)
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         u = lambda shape, fan: (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1) / fan ** 0.5  # noqa: E731
         mask = (torch.arange(H)[None, :] < torch.tensor(widths)[:, None]).to(dtype)
         fan2 = torch.tensor([max(w, 1) for w in widths], dtype=dtype)[:, None]
         self.widths = widths
-        self.act = ACTIVATIONS[activation]()
+        self.act = make_activation(activation)
         self.register_buffer("mask", mask)
         self.register_buffer("hidden", torch.tensor([float(w > 0) for w in widths], dtype=dtype))
         self.W1 = nn.Parameter(u((K, in_dim, H), in_dim) * mask[:, None, :])

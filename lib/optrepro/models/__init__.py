@@ -10,9 +10,12 @@
 * :mod:`optrepro.models.proximal_network` -- learned proximal networks (gradients of ICNNs), the
   proximal-matching loss, reference denoisers for a Laplace prior.
 
-All but the first are imported by their module path.
+* :mod:`optrepro.models.mlp` -- the plain MLP builder (:func:`mlp`) every module uses, activations by name.
+
+All but the first and the last are imported by their module path.
 """
 
+from .mlp import activation, mlp
 from .monotonic import (
     ACTIVATIONS,
     METHODS,
@@ -33,5 +36,5 @@ from .monotonic import (
 )
 
 __all__ = ["ACTIVATIONS", "METHODS", "OPTIMIZERS", "TARGETS", "FitResult", "MonotoneDense", "concave", "convex_monotone_floor", "fit",
-           "max_decrease", "monotone_target", "monotonic_mlp", "saturated", "sign_constrained_relu_mlp",
+           "activation", "mlp", "max_decrease", "monotone_target", "monotonic_mlp", "saturated", "sign_constrained_relu_mlp",
            "split_units", "unconstrained_mlp"]

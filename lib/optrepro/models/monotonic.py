@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from .mlp import mlp
 
 __all__ = [
     "ACTIVATIONS",
@@ -170,15 +171,11 @@ def sign_constrained_relu_mlp(in_features: int, hidden: int, layers: int,
 
 
 def unconstrained_mlp(in_features: int, hidden: int, layers: int, activation: str = "elu") -> nn.Sequential:
-    """A plain MLP of the same shape (no sign constraints): the unconstrained reference."""
+    """A plain MLP of the same shape (no sign constraints, :func:`optrepro.models.mlp.mlp`): the unconstrained
+    reference."""
     check_int("in_features", in_features, 1), check_int("hidden", hidden, 1)
-    act = {"relu": nn.ReLU, "elu": nn.ELU}
     _activation(activation)
-    mods: list[nn.Module] = []
-    for i in range(check_int("layers", layers, 1)):
-        mods += [nn.Linear(in_features if i == 0 else hidden, hidden), act[activation]()]
-    mods.append(nn.Linear(hidden, 1))
-    return nn.Sequential(*mods)
+    return mlp(in_features, hidden, 1, depth=check_int("layers", layers, 1), activation=activation)
 
 
 @dataclass

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..models.mlp import mlp
 from ..optim.functional import adam_step
 from ..threads import one_cpu_thread_if
 from .gaussian import EntropicGaussianPlan, bw2_uvp, entropic_plan, random_spd, sample
@@ -300,13 +301,7 @@ def train_egeot(f: nn.Module, sample_x: Callable[[int], Tensor], sample_y: Calla
 def mlp_potential(d: int, width: int, depth: int) -> nn.Module:
     """A scalar MLP potential R^d -> R with ``depth`` hidden SiLU layers of ``width`` units (float32)."""
     d, width, depth = check_int("d", d, 1), check_int("width", width, 1), check_int("depth", depth, 1)
-    layers: list[nn.Module] = []
-    fan_in = d
-    for _ in range(depth):
-        layers += [nn.Linear(fan_in, width), nn.SiLU()]
-        fan_in = width
-    layers.append(nn.Linear(fan_in, 1))
-    return nn.Sequential(*layers)
+    return mlp(d, width, 1, depth=depth, activation="silu")
 
 
 def gaussian_benchmark(d: int, eps_paper: float, seed: int, *, width: int, depth: int, steps: int, batch: int,

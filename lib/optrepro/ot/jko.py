@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from ..checks import check_choice, check_int, check_positive
 from ..geometry.bures_wasserstein import psd_sqrt
 from ..models.icnn import ICNN
+from ..models.mlp import mlp
 from ..threads import one_cpu_thread_if
 from .gaussian import kl
 
@@ -131,8 +132,7 @@ class Critic(nn.Module):
         nn.init.zeros_(self.lin.weight), nn.init.zeros_(self.lin.bias)
         self.mlp = None
         if hidden:
-            self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.PReLU(), nn.Linear(hidden, 1))
-            nn.init.zeros_(self.mlp[2].weight), nn.init.zeros_(self.mlp[2].bias)
+            self.mlp = mlp(dim, (hidden,), 1, activation="prelu", init="zero_output")
 
     def forward(self, x: Tensor) -> Tensor:
         out = ((x @ self.quad) * x).sum(1) + self.lin(x)[:, 0]

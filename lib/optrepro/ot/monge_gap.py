@@ -46,6 +46,8 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_nonnegative, check_positive
+from ..models.mlp import activation as make_activation
+from ..models.mlp import mlp
 from ..optim.functional import LeanAdam
 from ..threads import one_cpu_thread_if
 from .divergence import entropic_ot, sinkhorn_divergence, squared_distances
@@ -109,7 +111,7 @@ def l2_uvp(Tx: Tensor, T_star_x: Tensor, target_var: float | Tensor) -> Tensor:
     return 100 * ((Tx - T_star_x) ** 2).sum(1).mean() / target_var
 
 
-_ACTIVATIONS = {"elu": nn.ELU, "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+_ACTIVATIONS = ("elu", "gelu", "relu", "silu", "tanh")   # parameter-free, so the ensemble can share them
 
 
 class MLPMap(nn.Module):
@@ -118,17 +120,10 @@ class MLPMap(nn.Module):
     def __init__(self, dim: int, hidden: tuple[int, ...] | list[int] = (64, 64), activation: str = "gelu"):
         super().__init__()
         dim = check_int("dim", dim, 1)
-        activation = check_choice("activation", activation, tuple(_ACTIVATIONS))
+        activation = check_choice("activation", activation, _ACTIVATIONS)
         if len(hidden) == 0:
             raise ValueError("invalid hidden (): expected at least one hidden layer width")
-        widths = [dim, *(check_int("hidden width", h, 1) for h in hidden)]
-        layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(a, b), _ACTIVATIONS[activation]()]
-        last = nn.Linear(widths[-1], dim)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        self.net = nn.Sequential(*layers, last)
+        self.net = mlp(dim, hidden, dim, activation=activation, init="zero_output")
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.net(x)
@@ -143,10 +138,10 @@ class EnsembleMLPMap(nn.Module):
 
     def __init__(self, weights: list[Tensor], biases: list[Tensor], activation: str = "gelu"):
         super().__init__()
-        activation = check_choice("activation", activation, tuple(_ACTIVATIONS))
+        activation = check_choice("activation", activation, _ACTIVATIONS)
         self.weights = nn.ParameterList([nn.Parameter(w.detach().clone()) for w in weights])   # (K, in, out)
         self.biases = nn.ParameterList([nn.Parameter(b.detach().clone()) for b in biases])     # (K, out)
-        self.act = _ACTIVATIONS[activation]()
+        self.act = make_activation(activation)
 
     @classmethod
     def from_maps(cls, maps: list[MLPMap], activation: str = "gelu") -> "EnsembleMLPMap":

@@ -38,7 +38,6 @@ Reported costs are operating costs (thermal, deficit, spillage), without the art
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -49,6 +48,7 @@ from torch import nn
 
 from optrepro.checks import check_int, check_nonnegative, check_positive
 from optrepro.constrained.lp_layer import LinearProgram, lp_value, solve_lp
+from optrepro.models.mlp import mlp
 
 __all__ = [
     "HydroThermal",
@@ -191,11 +191,7 @@ class TargetPolicy(nn.Module):
         super().__init__()
         check_int("hidden", hidden, 1)
         check_int("layers", layers, 1)
-        dims = [sys.T + 2 * sys.R] + [hidden] * layers
-        mods = []
-        for a, b in itertools.pairwise(dims):
-            mods += [nn.Linear(a, b), nn.ReLU()]
-        self.net = nn.Sequential(*mods, nn.Linear(dims[-1], sys.R))
+        self.net = mlp(sys.T + 2 * sys.R, hidden, sys.R, depth=layers, activation="relu")
         self.T = sys.T
         self.reachable = bool(reachable)
         self.register_buffer("v_max", torch.as_tensor(sys.v_max, dtype=torch.float32))
