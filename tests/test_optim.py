@@ -1,14 +1,16 @@
-"""Tests for optrepro.optim: Adam and AMSGrad against torch.optim.Adam and a numpy reference."""
+"""Tests for optrepro.optim: Adam, AMSGrad and SGD against torch.optim.Adam / torch.optim.SGD and a numpy reference."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from optrepro.optim import AMSGrad, Adam, AdaptiveMomentOptimizer
+from optrepro.optim import SGD, AMSGrad, Adam
 
 DTYPE = torch.float64
 OURS = {False: Adam, True: AMSGrad}  # keyed by torch.optim.Adam's amsgrad flag
@@ -64,15 +66,14 @@ def test_matches_torch_adam(amsgrad, weight_decay, use_closure):
         if use_closure:
             loss_ours = ours.step(closure_for(ours, ours_p))
             loss_ref = ref.step(closure_for(ref, ref_p))
-            torch.testing.assert_close(loss_ours, loss_ref, rtol=0, atol=1e-6)
+            assert torch.equal(loss_ours, loss_ref)
         else:
             for opt, ps in ((ours, ours_p), (ref, ref_p)):
                 closure_for(opt, ps)()
                 if step % 5 == 4:  # some steps leave a parameter without a gradient
                     ps[3].grad = None
                 opt.step()
-        for a, b in zip(ours_p, ref_p):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        assert all(torch.equal(a, b) for a, b in zip(ours_p, ref_p))  # bitwise, step for step
         moved = max(moved, max((a - p).abs().max().item() for a, p in zip(ours_p, params)))
     assert moved > 0.05  # the comparison is not vacuous: the parameters really moved
 
@@ -170,12 +171,37 @@ def test_works_in_float32_and_skips_params_without_grad():
     assert torch.equal(b, torch.ones(2)) and b not in opt.state
 
 
-def test_base_class_needs_a_second_moment():
-    x = torch.zeros(2, requires_grad=True)
-    opt = AdaptiveMomentOptimizer([x])
-    x.grad = torch.ones(2)
-    with pytest.raises(NotImplementedError):
-        opt.step()
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_sgd_matches_torch_sgd(momentum, nesterov, weight_decay):
+    params, loss_fn = make_problem(seed=5)
+    ours_p, ref_p = clone_params(params), clone_params(params)
+    groups = lambda ps: [{"params": ps[:2], "lr": 3e-2}, {"params": ps[2:], "lr": 1e-2}]  # noqa: E731
+    ours = SGD(groups(ours_p), momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+    ref = torch.optim.SGD(groups(ref_p), momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, foreach=False)
+    for step in range(60):
+        for opt, ps in ((ours, ours_p), (ref, ref_p)):
+            opt.zero_grad()
+            loss_fn(ps).backward()
+            if step % 5 == 4:  # some steps leave a parameter without a gradient
+                ps[3].grad = None
+            opt.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours_p, ref_p))  # bitwise, step for step
+    assert max((a - p).abs().max().item() for a, p in zip(ours_p, params)) > 0.05
+
+
+@pytest.mark.parametrize("kwargs, bad", [({"lr": 0.0}, "0.0"), ({"momentum": 1.0}, "1.0"), ({"weight_decay": -1.0}, "-1.0")])
+def test_sgd_bad_hyperparameters_raise_one_line_value_error(kwargs, bad):
+    with pytest.raises(ValueError, match=f"invalid .* {bad}: expected"):
+        SGD([torch.zeros(2, requires_grad=True)], **{"lr": 0.1, **kwargs})
+
+
+def test_construction_and_step_do_not_import_dynamo():
+    """The family's point over torch.optim: no ~1 s import of torch._dynamo on the first construction."""
+    code = ("import sys, torch; from optrepro.optim import Adam, SGD; w = torch.zeros(2, requires_grad=True); "
+            "w.grad = torch.ones(2); [o.step() or o.zero_grad() for o in (Adam([w]), SGD([w], momentum=0.9))]; "
+            "print('torch._dynamo' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 BAD_INPUTS = [

@@ -51,7 +51,7 @@ from torch import nn
 from optrepro.checks import check_choice, check_int, check_positive
 from optrepro.constrained.lp_layer import LinearProgram, solve_lp
 from optrepro.models.mlp import mlp
-from optrepro.optim.functional import adam_step
+from optrepro.optim import adam_step
 from optrepro.threads import one_cpu_thread_if
 
 __all__ = ["BoxLP", "DualNet", "HiGHSReference", "complete_duals", "dual_bound", "dual_violation", "highs_reference",
@@ -189,8 +189,7 @@ def train_dll(net: DualNet, lp: BoxLP, c: torch.Tensor, b: torch.Tensor, steps: 
     """Self-supervised DLL training: Adam on ``-mean(L(f(c, b)) / scale)`` over minibatches (no solver labels).
 
     ``scale`` is the mean ``|L|`` of the untrained network on the training set (a fixed normalization). Adam
-    (:func:`optrepro.optim.functional.adam_step`, the update of ``torch.optim.Adam`` without its slow first
-    construction) with step size ``lr_k`` a cosine from ``lr`` to 0. Returns the per-step mean training bound and, when ``optimum`` (N,) is
+    (:func:`optrepro.optim.adam_step`, the update of ``torch.optim.Adam``) with step size ``lr_k`` a cosine from ``lr`` to 0. Returns the per-step mean training bound and, when ``optimum`` (N,) is
     given (logging only), the per-step mean relative gap (else ``None``).
     """
     steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 1)

@@ -48,7 +48,7 @@ import torch
 from optrepro.checks import check_choice, check_int, check_nonnegative, check_positive
 from optrepro.constrained.primal_dual import dual_step
 from optrepro.threads import one_cpu_thread_if
-from optrepro.optim.functional import LeanAdam
+from optrepro.optim import Adam
 
 __all__ = ["METHODS", "two_moons", "Graph", "knn_graph", "laplacian", "local_smoothness", "lipschitz_estimate", "BatchedMLP",
            "SmoothResult", "train_smooth", "dual_step"]
@@ -192,7 +192,7 @@ def train_smooth(x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor, graph
     if not bool((labelled.sum(dim=1) > 0).all()):
         raise ValueError("invalid labelled: every draw needs at least one labelled point")
     model = BatchedMLP(R, d, width, depth, generator=generator).to(x.device, x.dtype)
-    opt = LeanAdam(model.parameters(), lr=check_positive("lr", lr))  # = torch.optim.Adam, without its import cost
+    opt = Adam(model.parameters(), lr=check_positive("lr", lr))
     lab = labelled.to(x.dtype)
     n_lab = lab.sum(dim=1)
     lam = torch.ones(R, N, dtype=x.dtype, device=x.device)

@@ -43,6 +43,7 @@ from torch import nn
 from optrepro.checks import check_choice, check_int, check_nonnegative, check_positive
 from optrepro.models.mlp import activation as make_activation
 from optrepro.models.mlp import mlp as _mlp
+from optrepro.optim import SGD, Adam
 from optrepro.threads import one_cpu_thread_if
 
 __all__ = ["PrimalDualResult", "FairData", "WidthEnsemble", "WidthSweep", "width_sweep", "lagrangian", "project_duals", "dual_step", "violation", "mlp",
@@ -255,7 +256,7 @@ def primal_dual(model: nn.Module, losses: Callable[[nn.Module], tuple[torch.Tens
         raise ValueError(f"invalid duals shape {tuple(lam.shape)}: expected the constraints' shape {tuple(shape)}")
     if (lam < 0).any():
         raise ValueError(f"invalid duals {lam.tolist()}: expected nonnegative initial duals")
-    opt = (torch.optim.SGD(params, lr=primal_lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=primal_lr))
+    opt = SGD(params, lr=primal_lr) if optimizer == "sgd" else Adam(params, lr=primal_lr)
     obj_tr, slack_tr, dual_tr = [], [], []
     small = sum(p.numel() for p in params) < 200_000
     with one_cpu_thread_if(small, device):

@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 
 from optrepro.checks import check_choice, check_int, check_nonnegative, check_positive
+from optrepro.optim import Adam
 
 __all__ = [
     "DATASETS",
@@ -350,7 +351,7 @@ def train_adam(params: MLPParams, x: Tensor, y: Tensor, x_test: Tensor, y_test: 
     lr, eval_every = check_positive("lr", lr), check_int("eval_every", eval_every, 0)
     W, b, V = (t.detach().clone().requires_grad_(True) for t in (params.W, params.b, params.V))
     p = MLPParams(W, b, V)
-    opt = torch.optim.Adam([W, b, V], lr=lr)
+    opt = Adam([W, b, V], lr=lr)
     res = TrainResult(p, [], [], [], [])
     _evaluate(res, 0, p, x, y, x_test, y_test, margin)
     t0 = time.perf_counter()

@@ -6,8 +6,8 @@ solves globally,
 
 .. math:: \ell\Big(\sum_{j=1}^m (Xu_j)_+\alpha_j,\ y\Big) + \frac\beta2\sum_{j=1}^m\big(\|u_j\|_2^2 + \alpha_j^2\big),
 
-full batch, ``runs`` independent random initializations side by side (batched tensors), with ``torch.optim.Adam``
-or ``torch.optim.SGD``. The initialization is PyTorch's default for ``nn.Linear`` (uniform,
+full batch, ``runs`` independent random initializations side by side (batched tensors), with :class:`optrepro.optim.Adam`
+or :class:`optrepro.optim.SGD` (heavy ball; the updates of ``torch.optim.Adam`` and ``torch.optim.SGD``). The initialization is PyTorch's default for ``nn.Linear`` (uniform,
 :math:`\pm 1/\sqrt{\text{fan-in}}`).
 """
 
@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..optim import SGD, Adam
 from .convex_program import check_loss, loss_value
 
 __all__ = ["OPTIMIZERS", "NonconvexResult", "objective_and_grad", "train_relu_networks"]
@@ -83,8 +84,7 @@ def train_relu_networks(X: Tensor, y: Tensor, width: int, beta: float, loss: str
     else:
         U = ((torch.rand(runs, width, d, generator=generator, dtype=torch.float64) * 2 - 1) * bu).to(X.device, X.dtype)
         alpha = ((torch.rand(runs, width, generator=generator, dtype=torch.float64) * 2 - 1) * ba).to(X.device, X.dtype)
-    opt = (torch.optim.Adam([U, alpha], lr=lr) if optimizer == "adam"
-           else torch.optim.SGD([U, alpha], lr=lr, momentum=momentum))
+    opt = Adam([U, alpha], lr=lr) if optimizer == "adam" else SGD([U, alpha], lr=lr, momentum=momentum)
     trace = []
     for _ in range(steps):
         obj, U.grad, alpha.grad = objective_and_grad(X, y, U, alpha, beta, loss)  # each run's own gradient

@@ -44,9 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from torch.optim.adam import adam
 
 from ..checks import check_choice, check_int, check_nonnegative, check_positive
+from ..optim import adam_step
 from ..threads import one_cpu_thread_if
 from .convex_program import ConvexSolution
 
@@ -230,9 +230,8 @@ def pgd_adversarial_training(X: Tensor, y: Tensor, width: int, beta: float, eps:
     """PGD adversarial training (module docstring) of ``runs`` width-``width`` networks side by side, full batch, Adam.
 
     Each step attacks the current networks with ``attack_steps`` PGD steps from :math:`\\delta = 0`, then takes one
-    Adam step on the loss at the attacked points plus the weight decay (torch's own Adam update,
-    ``torch.optim.adam.adam``, called directly: ``torch.optim.Adam.step`` would first import ``torch._dynamo``, seconds
-    on a CPU). Initialization: PyTorch's ``nn.Linear``
+    Adam step on the loss at the attacked points plus the weight decay (:func:`optrepro.optim.adam_step`, the update
+    of ``torch.optim.Adam``). Initialization: PyTorch's ``nn.Linear``
     default (uniform :math:`\\pm 1/\\sqrt{\\text{fan-in}}`), drawn on the CPU.
     """
     _check_loss(loss)
@@ -246,11 +245,10 @@ def pgd_adversarial_training(X: Tensor, y: Tensor, width: int, beta: float, eps:
     alpha.requires_grad_(True)
     params = [U, alpha]
     moments = [torch.zeros_like(t) for t in params], [torch.zeros_like(t) for t in params]
-    counts = [torch.zeros((), dtype=torch.float32) for _ in params]
     Xr = X.expand(runs, *X.shape)
     trace = []
     with one_cpu_thread_if(X.shape[0] * width * d < 1_000_000, X.device):
-        for _ in range(steps):
+        for t in range(1, steps + 1):
             Ud, ad = U.detach(), alpha.detach()
             Xa = Xr if eps == 0 else pgd_attack(lambda Z, U_=Ud, a_=ad: relu_predict(Z, U_, a_), Xr, y, eps,
                                                 attack_steps, perturbed=perturbed,
@@ -258,9 +256,6 @@ def pgd_adversarial_training(X: Tensor, y: Tensor, width: int, beta: float, eps:
             obj = margin_loss(y * relu_predict(Xa, U, alpha), loss).sum(-1) \
                 + 0.5 * beta * ((U ** 2).sum((1, 2)) + (alpha ** 2).sum(1))
             grads = torch.autograd.grad(obj.sum(), params)   # runs are independent: each gets its own gradient
-            with torch.no_grad():
-                adam(params, list(grads), moments[0], moments[1], [], counts, foreach=False, capturable=False,
-                     differentiable=False, fused=None, grad_scale=None, found_inf=None, has_complex=False,
-                     amsgrad=False, beta1=0.9, beta2=0.999, lr=lr, weight_decay=0.0, eps=1e-8, maximize=False)
+            adam_step(params, grads, moments[0], moments[1], t, lr)
             trace.append(obj.detach())
     return PGDTrainingResult(U.detach(), alpha.detach(), torch.stack(trace))

@@ -26,12 +26,9 @@ layer, collapse of the features to their class means and, without a bias, class 
 orthogonal frame (a simplex ETF with the bias).
 
 **Training** (:func:`train_network`): full-batch or mini-batch gradient steps with Adam (the paper trains its MLPs
-with Adam) or heavy-ball SGD, written out (``torch.optim``'s first step costs seconds of lazy imports, more than
-a smoke run): Adam :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`, :math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2`,
-:math:`\theta \leftarrow \theta - \eta\,\hat m/(\sqrt{\hat v} + \epsilon)` with
-:math:`\hat m = m/(1-\beta_1^t)`, :math:`\hat v = v/(1-\beta_2^t)`; SGD :math:`u \leftarrow \mu u + g`,
-:math:`\theta \leftarrow \theta - \eta u`; :math:`g` the gradient of :func:`objective` on the batch (so weight
-decay is the coupled L2 of ``torch.optim``'s ``weight_decay``). :func:`measure_head` gives the training accuracy
+with Adam) or heavy-ball SGD (:func:`optrepro.optim.adam_step`, :func:`optrepro.optim.sgd_step`, the updates of
+``torch.optim.Adam`` and ``torch.optim.SGD(momentum=mu)``), :math:`g` the gradient of :func:`objective` on the
+batch (so weight decay is the coupled L2 of ``torch.optim``'s ``weight_decay``). :func:`measure_head` gives the training accuracy
 and :func:`optrepro.geometry.neural_collapse.collapse_metrics` at every head layer.
 
 Reference: H. Dang, T. Tran, S. Osher, H. Tran-The, N. Ho, T. Nguyen. "Neural Collapse in Deep Linear Networks:
@@ -49,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..optim import adam_step, sgd_step
 from .neural_collapse import CollapseMetrics, collapse_metrics
 
 __all__ = ["OPTIMIZERS", "MLPDeepLinear", "objective", "HeadRecord", "measure_head", "NetworkTrace",
@@ -236,17 +234,10 @@ def train_network(model: MLPDeepLinear, X: Tensor, y: Tensor, steps: int, lr: fl
             cursor += batch_size
             xb, yb = X[idx], y[idx]
         grads = torch.autograd.grad(objective(model, xb, yb, weight_decay, feature_decay), params)
-        with torch.no_grad():
-            if optimizer == "sgd":
-                for p, u, g in zip(params, first, grads):
-                    u.mul_(momentum).add_(g)                 # u <- mu u + g
-                    p.add_(u, alpha=-lr)                     # theta <- theta - lr u
-            else:
-                c1, c2 = 1 - b1**step, 1 - b2**step
-                for p, m, v, g in zip(params, first, second, grads):
-                    m.mul_(b1).add_(g, alpha=1 - b1)         # m <- b1 m + (1 - b1) g
-                    v.mul_(b2).addcmul_(g, g, value=1 - b2)  # v <- b2 v + (1 - b2) g^2
-                    p.addcdiv_(m, (v / c2).sqrt_().add_(eps), value=-lr / c1)
+        if optimizer == "sgd":
+            sgd_step(params, grads, first, lr, momentum)
+        else:
+            adam_step(params, grads, first, second, step, lr, betas, eps)
         if step == steps or (record_every and step % record_every == 0):
             record(step)
     return trace

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..optim import sgd_step
 
 __all__ = [
     "LOSSES",
@@ -207,8 +208,7 @@ def train_ufm(model: DeepLinearUFM, steps: int, lr: float, momentum: float = 0.9
               measure: Callable[[DeepLinearUFM], Any] | None = None) -> UFMTrace:
     """Full-batch gradient descent with heavy-ball momentum on ``model.objective()``:
     :math:`v \\leftarrow \\mu v + \\nabla f(\\theta)`, :math:`\\theta \\leftarrow \\theta - \\eta v` for every parameter
-    (the update of ``torch.optim.SGD(lr=eta, momentum=mu)``, written out: that optimizer's first step costs seconds
-    of lazy imports, more than a whole smoke run).
+    (:func:`optrepro.optim.sgd_step`, the update of ``torch.optim.SGD(lr=eta, momentum=mu)``).
 
     Every ``record_every`` steps (and at the first and last step) the objective and, if given, ``measure(model)``
     (called under ``torch.no_grad()``) are recorded; ``record_every=0`` records only the start and the end.
@@ -232,10 +232,7 @@ def train_ufm(model: DeepLinearUFM, steps: int, lr: float, momentum: float = 0.9
     record(0)
     for step in range(1, steps + 1):
         grads = torch.autograd.grad(model.objective(), params)
-        with torch.no_grad():
-            for p, v, g in zip(params, velocity, grads):
-                v.mul_(momentum).add_(g)      # v <- momentum * v + grad
-                p.add_(v, alpha=-lr)          # p <- p - lr * v
+        sgd_step(params, grads, velocity, lr, momentum)
         if step == steps or (record_every and step % record_every == 0):
             record(step)
     return trace

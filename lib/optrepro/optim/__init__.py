@@ -1,12 +1,15 @@
-"""Optimizers: an Adam-family base class and the optimizers built on it.
+"""Optimizers: one ``torch.optim.Optimizer`` family on one functional core.
 
-* :class:`AdaptiveMomentOptimizer` -- shared bookkeeping (moving averages, bias correction).
-* :class:`Adam` -- Kingma & Ba (2015).
-* :class:`AMSGrad` -- Reddi, Kale & Kumar (2018), "On the Convergence of Adam and Beyond".
+* :mod:`.functional` -- the update rules, written once: :func:`adam_step` (Adam, AMSGrad), :func:`sgd_step`
+  (heavy-ball / Nesterov momentum).
+* :class:`Adam` -- Kingma & Ba (2015); :class:`AMSGrad` -- Reddi, Kale & Kumar (2018).
+* :class:`SGD` -- gradient descent with heavy-ball momentum (Polyak, 1964).
+* :class:`Optimizer` -- the base: ``torch.optim.Optimizer`` without the ~1 s first-call import of ``torch._dynamo``.
 """
 
-from .adaptive import AdaptiveMomentOptimizer
-from .adam import Adam
-from .amsgrad import AMSGrad
+from .adam import AMSGrad, Adam
+from .base import Optimizer
+from .functional import adam_step, sgd_step
+from .sgd import SGD
 
-__all__ = ["AdaptiveMomentOptimizer", "Adam", "AMSGrad"]
+__all__ = ["AMSGrad", "Adam", "Optimizer", "SGD", "adam_step", "sgd_step"]

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from ..checks import check_choice, check_int, check_nonnegative, check_positive
 from ..models.mlp import activation as make_activation
 from ..models.mlp import mlp
-from ..optim.functional import LeanAdam
+from ..optim import Adam
 from ..threads import one_cpu_thread_if
 from .divergence import entropic_ot, sinkhorn_divergence, squared_distances
 from .sinkhorn import sinkhorn
@@ -182,7 +182,7 @@ def fit_map(T: nn.Module, sample_source: Callable[[int], Tensor], sample_target:
     eps, lam = check_positive("eps", eps), check_nonnegative("lam", lam)
     gap_eps = eps if gap_eps is None else check_positive("gap_eps", gap_eps)
     steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 2)
-    opt = LeanAdam(T.parameters(), lr=check_positive("lr", lr))   # = torch.optim.Adam, without its import cost
+    opt = Adam(T.parameters(), lr=check_positive("lr", lr))
     device = next(T.parameters()).device
     out = FitResult()
     kw = dict(max_iter=max_iter, tol=tol)
@@ -228,7 +228,7 @@ def fit_maps(T: EnsembleMLPMap, sample_source: Callable[[int], Tensor], sample_t
     lams = [check_nonnegative("lam", v) for v in lams]
     eps = check_positive("eps", eps)
     steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 2)
-    opt = LeanAdam(T.parameters(), lr=check_positive("lr", lr))
+    opt = Adam(T.parameters(), lr=check_positive("lr", lr))
     device = T.weights[0].device
     lam_t = torch.tensor(lams, dtype=T.weights[0].dtype, device=device)
     with_gap = log_gap or any(v > 0 for v in lams)
