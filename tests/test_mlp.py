@@ -1,8 +1,7 @@
 import pytest
 import torch
-from torch import nn
-
 from optrepro.models.mlp import ACTIVATIONS, mlp
+from torch import nn
 
 
 def test_same_numbers_as_a_hand_written_sequential():

@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from optrepro.train import compare, fit, tune
 
 A = torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)     # f(x) = x^T diag(A) x / 2

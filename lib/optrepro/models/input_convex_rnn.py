@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..threads import one_cpu_thread_if
+from ..train import fit as train
 
 __all__ = [
     "BASELINES",
@@ -178,28 +179,25 @@ class FitResult:
 def fit(model: nn.Module, X: Tensor, Y: Tensor, steps: int, lr: float, batch_size: int = 0,
         generator: torch.Generator | None = None) -> FitResult:
     """``steps`` Adam steps on ``mean((model(X) - Y)^2)``, on random minibatches of ``batch_size`` sequences
-    (0: full batch; ``generator`` draws them, on the CPU)."""
+    (0: full batch; ``generator`` draws them, on the CPU), through :func:`optrepro.train.fit`."""
     steps, lr, batch_size = check_int("steps", steps, 1), check_positive("lr", lr), check_int("batch_size", batch_size, 0)
     if X.ndim != 3 or Y.ndim != 3 or X.shape[:2] != Y.shape[:2]:
         raise ValueError(f"invalid shapes X {tuple(X.shape)}, Y {tuple(Y.shape)}: expected (n, T, d) and (n, T, m)")
     n = X.shape[0]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = []
+
+    def loss(k):
+        if batch_size and batch_size < n:
+            idx = torch.randperm(n, generator=generator)[:batch_size].to(X.device)
+            xb, yb = X[idx], Y[idx]
+        else:
+            xb, yb = X, Y
+        return ((model(xb) - yb) ** 2).mean()
+
     with one_cpu_thread_if(n * X.shape[1] < 200_000, X.device):
-        for _ in range(steps):
-            if batch_size and batch_size < n:
-                idx = torch.randperm(n, generator=generator)[:batch_size].to(X.device)
-                xb, yb = X[idx], Y[idx]
-            else:
-                xb, yb = X, Y
-            opt.zero_grad(set_to_none=True)
-            loss = ((model(xb) - yb) ** 2).mean()
-            loss.backward()
-            opt.step()
-            hist.append(float(loss.detach()))
+        trace = train(loss, torch.optim.Adam(model.parameters(), lr=lr), steps, stop_on_nonfinite=False)
         with torch.no_grad():
             final = float(((model(X) - Y) ** 2).mean())
-    return FitResult(np.asarray(hist), final)
+    return FitResult(trace["loss"], final)
 
 
 def midpoint_violation(model: nn.Module, A: Tensor, B: Tensor) -> Tensor:

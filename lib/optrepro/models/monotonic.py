@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..train import fit as train
 from .mlp import mlp
 
 __all__ = [
@@ -189,7 +190,7 @@ OPTIMIZERS = ("adam", "lbfgs")
 
 def fit(model: nn.Module, X: Tensor, y: Tensor, steps: int, lr: float, optimizer: str = "adam") -> FitResult:
     """Full-batch training on the mean squared error ``mean((model(X)[:, 0] - y)^2)``: ``steps`` steps of
-    ``torch.optim.Adam``, or ``steps`` iterations of ``torch.optim.LBFGS`` (strong Wolfe line search; ``lr`` is its
+    ``torch.optim.Adam`` (:func:`optrepro.train.fit`), or ``steps`` iterations of ``torch.optim.LBFGS`` (strong Wolfe line search; ``lr`` is its
     initial step, 1 as usual)."""
     steps, lr = check_int("steps", steps, 1), check_positive("lr", lr)
     if optimizer not in OPTIMIZERS:
@@ -198,7 +199,7 @@ def fit(model: nn.Module, X: Tensor, y: Tensor, steps: int, lr: float, optimizer
         raise ValueError(f"invalid shapes X {tuple(X.shape)}, y {tuple(y.shape)}: expected (n, d) and (n,)")
     hist: list[float] = []
 
-    def closure():
+    def closure():   # L-BFGS evaluates it several times a step (its line search): each evaluation is recorded
         opt.zero_grad(set_to_none=True)
         loss = ((model(X)[:, 0] - y) ** 2).mean()
         loss.backward()
@@ -206,9 +207,8 @@ def fit(model: nn.Module, X: Tensor, y: Tensor, steps: int, lr: float, optimizer
         return loss
 
     if optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        for _ in range(steps):
-            opt.step(closure)
+        hist = train(lambda k: ((model(X)[:, 0] - y) ** 2).mean(), torch.optim.Adam(model.parameters(), lr=lr), steps,
+                     stop_on_nonfinite=False).loss
     else:
         opt = torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=steps, history_size=50,
                                 tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")

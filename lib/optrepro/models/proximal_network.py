@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..threads import one_cpu_thread_if
+from ..train import fit as train
 from .icnn import ICNN
 
 __all__ = [
@@ -164,7 +165,7 @@ def train_denoiser(model: nn.Module, sample: Callable[[int, torch.Generator], Te
     r"""Adam on fresh batches :math:`x \sim` ``sample(batch, generator)``, :math:`y = x + \sigma v`, minimizing
     ``loss`` of ``model(y)`` against ``x``: ``"pm"`` (:func:`proximal_matching_loss` with :math:`\gamma`
     annealed by :func:`gamma_schedule` from ``gamma_start`` to ``gamma_end``), ``"mse"`` or ``"l1"``.
-    The learning rate is cosine-decayed to 0 over the ``steps``."""
+    The learning rate is cosine-decayed to 0 over the ``steps`` (the loop: :func:`optrepro.train.fit`)."""
     if loss not in LOSSES:
         raise ValueError(f"invalid loss {loss!r}: expected one of {', '.join(LOSSES)}")
     sigma = check_positive("sigma", sigma)
@@ -172,27 +173,22 @@ def train_denoiser(model: nn.Module, sample: Callable[[int, torch.Generator], Te
     lr = check_positive("lr", lr)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    res = TrainResult()
+
+    def objective(step):
+        x = sample(batch, generator)
+        y = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x, y = x.to(device, dtype), y.to(device, dtype)
+        out = model(y)
+        if loss == "pm":
+            gamma = gamma_schedule(step, steps, gamma_start, gamma_end)
+            return proximal_matching_loss(out, x, gamma), {"gamma": gamma}
+        if loss == "mse":
+            return (out - x).pow(2).sum(1).mean()
+        return (out - x).abs().sum(1).mean()
+
     with one_cpu_thread_if(batch <= 20000, device):
-        for step in range(steps):
-            x = sample(batch, generator)
-            y = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
-            x, y = x.to(device, dtype), y.to(device, dtype)
-            out = model(y)
-            if loss == "pm":
-                gamma = gamma_schedule(step, steps, gamma_start, gamma_end)
-                value = proximal_matching_loss(out, x, gamma)
-                res.gamma.append(gamma)
-            elif loss == "mse":
-                value = (out - x).pow(2).sum(1).mean()
-            else:
-                value = (out - x).abs().sum(1).mean()
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            sched.step()
-            res.loss.append(value.item())
-    return res
+        trace = train(objective, opt, steps, scheduler=sched, stop_on_nonfinite=False)
+    return TrainResult(trace.loss, trace.metrics.get("gamma", []))
 
 
 def max_decrease(values) -> float:

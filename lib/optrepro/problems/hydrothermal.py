@@ -49,6 +49,7 @@ from torch import nn
 from optrepro.checks import check_int, check_nonnegative, check_positive
 from optrepro.constrained.lp_layer import LinearProgram, lp_value, solve_lp
 from optrepro.models.mlp import mlp
+from optrepro.train import fit as train
 
 __all__ = [
     "HydroThermal",
@@ -243,7 +244,8 @@ def train_policy(sys: HydroThermal, policy: nn.Module, steps: int, batch: int, l
     """TS-DDR training: Adam on the mean of ``sum_t Q_t`` over ``batch`` fresh inflow scenarios per step
     (learning rate annealed to 0 on a cosine when ``cosine``).
 
-    Returns the history of (step, mean operating cost of the batch, seconds).
+    Returns the history of (step, mean operating cost of the batch, seconds), every ``log_every`` steps and at the
+    last (recorded by :func:`optrepro.train.fit`).
     """
     check_int("steps", steps, 1)
     check_int("batch", batch, 1)
@@ -251,18 +253,13 @@ def train_policy(sys: HydroThermal, policy: nn.Module, steps: int, batch: int, l
     lp = stage_lp(sys)
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
-    history, t0 = [], time.perf_counter()
-    for k in range(steps):
-        inflows = sample_inflows(sys, batch, generator)
-        loss, cost = policy_rollout(sys, policy, inflows, lp)
-        opt.zero_grad()
-        (loss.mean() / sys.target_penalty).backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        if k % log_every == 0 or k == steps - 1:
-            history.append((k, float(cost.mean()), time.perf_counter() - t0))
-    return history
+
+    def objective(k):
+        loss, cost = policy_rollout(sys, policy, sample_inflows(sys, batch, generator), lp)
+        return loss.mean() / sys.target_penalty, {"cost": cost.mean()}
+
+    trace = train(objective, opt, steps, scheduler=sched, every=log_every, stop_on_nonfinite=False)
+    return list(zip(trace.step, trace.metrics["cost"], trace.time))
 
 
 # ------------------------------------------------------------------------------------------------ full-horizon LPs
