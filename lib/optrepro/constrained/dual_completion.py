@@ -53,6 +53,7 @@ from optrepro.constrained.lp_layer import LinearProgram, solve_lp
 from optrepro.models.mlp import mlp
 from optrepro.optim import adam_step
 from optrepro.threads import one_cpu_thread_if
+from optrepro.train import fit as train
 
 __all__ = ["BoxLP", "DualNet", "HiGHSReference", "complete_duals", "dual_bound", "dual_violation", "highs_reference",
            "multi_knapsack", "project_duals", "relative_gap", "sample_knapsack_instances", "train_dll"]
@@ -189,8 +190,9 @@ def train_dll(net: DualNet, lp: BoxLP, c: torch.Tensor, b: torch.Tensor, steps: 
     """Self-supervised DLL training: Adam on ``-mean(L(f(c, b)) / scale)`` over minibatches (no solver labels).
 
     ``scale`` is the mean ``|L|`` of the untrained network on the training set (a fixed normalization). Adam
-    (:func:`optrepro.optim.adam_step`, the update of ``torch.optim.Adam``) with step size ``lr_k`` a cosine from ``lr`` to 0. Returns the per-step mean training bound and, when ``optimum`` (N,) is
-    given (logging only), the per-step mean relative gap (else ``None``).
+    (:func:`optrepro.optim.adam_step`, the update of ``torch.optim.Adam``, as a functional update of
+    :func:`optrepro.train.fit`) with step size ``lr_k`` a cosine from ``lr`` to 0. Returns the per-step mean training
+    bound and, when ``optimum`` (N,) is given (logging only), the per-step mean relative gap (else ``None``).
     """
     steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 1)
     check_positive("lr", lr)
@@ -200,18 +202,22 @@ def train_dll(net: DualNet, lp: BoxLP, c: torch.Tensor, b: torch.Tensor, steps: 
     params = [p for p in net.parameters() if p.requires_grad]
     m1 = [torch.zeros_like(p) for p in params]
     m2 = [torch.zeros_like(p) for p in params]
-    bounds, gaps = np.zeros(steps), np.zeros(steps) if optimum is not None else None
+
+    def objective(k):
+        idx = torch.randint(0, N, (min(batch, N),), generator=generator).to(c.device)
+        L = dual_bound(lp, net(c[idx], b[idx]), c[idx], b[idx])
+        logged = {"bound": L.detach().mean()}
+        if optimum is not None:
+            logged["gap"] = relative_gap(L.detach(), optimum[idx]).mean()
+        return -L.mean() / scale, logged
+
+    def update(k, loss):   # functional Adam, step size on a cosine from lr to 0
+        grads = torch.autograd.grad(loss, params)
+        adam_step(params, grads, m1, m2, k + 1, 0.5 * lr * (1 + math.cos(math.pi * k / steps)), betas, eps)
+
     with one_cpu_thread_if(lp.n * batch < 200_000, lp.A.device):
-        for k in range(steps):
-            idx = torch.randint(0, N, (min(batch, N),), generator=generator).to(c.device)
-            L = dual_bound(lp, net(c[idx], b[idx]), c[idx], b[idx])
-            grads = torch.autograd.grad(-L.mean() / scale, params)
-            lr_k = 0.5 * lr * (1 + math.cos(math.pi * k / steps))
-            adam_step(params, grads, m1, m2, k + 1, lr_k, betas, eps)
-            bounds[k] = float(L.detach().mean())
-            if optimum is not None:
-                gaps[k] = float(relative_gap(L.detach(), optimum[idx]).mean())
-    return bounds, gaps
+        trace = train(objective, update, steps, stop_on_nonfinite=False)
+    return trace["bound"], trace["gap"] if optimum is not None else None
 
 
 @dataclass
