@@ -40,7 +40,7 @@ the unique root of the decreasing function
 :math:`g(\lambda) = o_0 - \lambda - \tfrac12(\lVert p_0\rVert^2/(1-\lambda)^2 - \lVert q_0\rVert^2/(1+\lambda)^2)`,
 found here by Newton's method safeguarded by bisection.
 
-The baseline (:func:`train_adam`) trains the same network with ``torch.optim.Adam`` on the cross-entropy loss; it
+The baseline (:func:`train_adam`) trains the same network with :class:`optrepro.optim.Adam` on the cross-entropy loss; it
 is the only place where autograd is used.
 """
 from __future__ import annotations
@@ -343,7 +343,7 @@ def _evaluate(res: TrainResult, n_up: int, p: MLPParams, x, y, x_test, y_test, m
 def train_adam(params: MLPParams, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, *, epochs: int,
                batch_size: int, lr: float = 1e-3, margin: float = 1.0, eval_every: int = 0,
                generator: torch.Generator | None = None) -> TrainResult:
-    """The gradient baseline: the same network trained by ``torch.optim.Adam`` on the cross-entropy loss
+    """The gradient baseline: the same network trained by :class:`optrepro.optim.Adam` on the cross-entropy loss
     (evaluated as :func:`train_projection`)."""
     import time
 

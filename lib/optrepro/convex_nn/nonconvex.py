@@ -6,8 +6,9 @@ solves globally,
 
 .. math:: \ell\Big(\sum_{j=1}^m (Xu_j)_+\alpha_j,\ y\Big) + \frac\beta2\sum_{j=1}^m\big(\|u_j\|_2^2 + \alpha_j^2\big),
 
-full batch, ``runs`` independent random initializations side by side (batched tensors), with :class:`optrepro.optim.Adam`
-or :class:`optrepro.optim.SGD` (heavy ball; the updates of ``torch.optim.Adam`` and ``torch.optim.SGD``). The initialization is PyTorch's default for ``nn.Linear`` (uniform,
+full batch, ``runs`` independent random initializations side by side (batched tensors), with
+:class:`optrepro.optim.Adam` or heavy-ball :class:`optrepro.optim.SGD` (the updates of ``torch.optim.Adam`` and
+``torch.optim.SGD``). The initialization is PyTorch's default for ``nn.Linear`` (uniform,
 :math:`\pm 1/\sqrt{\text{fan-in}}`).
 """
 
