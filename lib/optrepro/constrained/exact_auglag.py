@@ -17,7 +17,8 @@ Sketching", ICML 2023, arXiv:2305.18379 (AdaSketch-SQP). For :math:`\min f(x)` s
    else tighten :math:`\theta_t` (/10, sketching resumes from :math:`z`), else add :math:`\delta I` to the Hessian.
    (Before the solve, :math:`H` is shifted by the smallest :math:`\delta\ge0` that makes the reduced Hessian
    positive definite, the paper's assumption on its Hessian approximation; :func:`reduced_hessian_shift`.)
-4. Armijo backtracking on :math:`\mathcal L_{\mu,\nu}`: the largest :math:`\alpha\in\{1, \tfrac12, \dots\}` with
+4. Armijo backtracking on :math:`\mathcal L_{\mu,\nu}` (:mod:`optrepro.solvers.line_search`): the largest
+   :math:`\alpha\in\{1, \tfrac12, \dots\}` with
    :math:`\mathcal L_{\mu,\nu}(v + \alpha z) \le \mathcal L_{\mu,\nu}(v) + \beta\alpha\nabla\mathcal L_{\mu,\nu}^\top z`.
 
 The trace records per iteration the KKT residual, step size, penalty, accuracy used and the linear-algebra flops
@@ -32,6 +33,7 @@ from typing import Callable
 import torch
 
 from optrepro.checks import check_choice, check_int, check_positive
+from optrepro.solvers import backtracking
 
 from .kkt import derivatives, kkt_residual, kkt_system, least_squares_multipliers, merit, merit_gradient
 from .sketching import direct_solve_flops, sketch_solve
@@ -141,11 +143,8 @@ def exact_auglag_sqp(f: Callable, c: Callable, x0: torch.Tensor, *, solver: str 
         dx, dl = z[:n], z[n:]
         slope = float(merit_gradient(d, mu, nu) @ z)
         m0 = float(merit(f, c, x, lam, mu, nu))
-        alpha = 1.0
-        for _ls in range(50):
-            if float(merit(f, c, x + alpha * dx, lam + alpha * dl, mu, nu)) <= m0 + beta * alpha * slope:
-                break
-            alpha *= 0.5
+        alpha = backtracking(lambda a: float(merit(f, c, x + a * dx, lam + a * dl, mu, nu)), m0, slope, c1=beta,
+                             max_steps=50)
         x, lam = x + alpha * dx, lam + alpha * dl
         d = derivatives(f, c, x, lam)
         out.kkt.append(kkt_residual(d))

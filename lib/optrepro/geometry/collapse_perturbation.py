@@ -63,6 +63,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_nonnegative, check_positive
+from ..solvers import conjugate_gradient
 from .neural_collapse import between_class_covariance, within_class_covariance
 
 __all__ = [
@@ -354,19 +355,8 @@ def linear_response(W: Any, H: Any, H0: Any, y: Any, lam_w: float, lam_h: float,
     def op(x: Tensor) -> Tensor:
         return pr.beta * x + _coupling_part(pr, W, P, x)
 
-    x = b / pr.beta                              # the beta -> infinity answer, a good start
-    r = b - op(x)
-    p, rs = r.clone(), float((r * r).sum())
-    target = (tol * float(torch.linalg.matrix_norm(b))) ** 2
-    for _ in range(max_iter):
-        if rs <= target:
-            break
-        Ap = op(p)
-        alpha = rs / float((p * Ap).sum())
-        x, r = x + alpha * p, r - alpha * Ap
-        rs_new = float((r * r).sum())
-        p, rs = r + (rs_new / rs) * p, rs_new
-    return x.T.contiguous()
+    # S is symmetric positive definite; start from the beta -> infinity answer
+    return conjugate_gradient(op, b, x0=b / pr.beta, tol=tol, max_iter=max_iter).x.T.contiguous()
 
 
 def large_beta_response(W: Any, H: Any, H0: Any, y: Any, lam_w: float, lam_h: float, beta: float,

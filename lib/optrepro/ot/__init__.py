@@ -14,9 +14,9 @@ convention ``P_ij = exp((f_i + g_j - C_ij) / eps)``.
 """
 
 from .sinkhorn import SinkhornResult, dual_objective, marginal_error, plan_from_potentials, sinkhorn
-from .sinkhorn_newton import (SNSResult, conjugate_gradient, dense_newton_direction, dual_gradient,
+from .sinkhorn_newton import (SNSResult, dense_newton_direction, dual_gradient,
                               sinkhorn_newton_sparse, sparse_newton_direction, sparsify_plan)
 
 __all__ = ["SinkhornResult", "sinkhorn", "plan_from_potentials", "marginal_error", "dual_objective",
            "SNSResult", "sinkhorn_newton_sparse", "sparsify_plan", "sparse_newton_direction",
-           "dense_newton_direction", "conjugate_gradient", "dual_gradient"]
+           "dense_newton_direction", "dual_gradient"]

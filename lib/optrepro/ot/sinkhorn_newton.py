@@ -16,10 +16,11 @@ SNS runs ``n1`` Sinkhorn iterations (stage 1), then Newton steps (stage 2):
 1. :math:`M = \mathrm{Sparsify}(-\nabla^2 L, \rho)`: the diagonal blocks are kept and, of the coupling block
    :math:`P`, only its :math:`\lceil\rho nm\rceil` largest entries (the paper's insight: after the warm-up the plan,
    hence the Hessian, is close to sparse);
-2. :math:`\Delta z` solves :math:`M\,\Delta z = \nabla L` by conjugate gradient (Jacobi-preconditioned here; the
-   system is symmetric positive semi-definite, and the right side is orthogonal to its null direction
-   :math:`(1, -1)` when :math:`\sum a = \sum b`);
-3. :math:`z \leftarrow z + \alpha\Delta z` with :math:`\alpha` from a backtracking (Armijo) line search on :math:`L`.
+2. :math:`\Delta z` solves :math:`M\,\Delta z = \nabla L` by conjugate gradient (:mod:`optrepro.solvers.cg`,
+   Jacobi-preconditioned here; the system is symmetric positive semi-definite, and the right side is orthogonal to
+   its null direction :math:`(1, -1)` when :math:`\sum a = \sum b`);
+3. :math:`z \leftarrow z + \alpha\Delta z` with :math:`\alpha` from a backtracking (Armijo) line search on :math:`L`
+   (:mod:`optrepro.solvers.line_search`).
 
 Each Newton step costs :math:`O(nm)` (one plan, one top-k, line-search evaluations) plus CG matrix-vector products
 with :math:`O(n + m + \rho nm)` work, the same order as a Sinkhorn iteration.
@@ -33,12 +34,13 @@ from dataclasses import dataclass, field
 import torch
 
 from optrepro.checks import check_int, check_nonnegative, check_positive
+from optrepro.solvers import backtracking, conjugate_gradient, jacobi
 from optrepro.timing import clock as get_clock
 
 from .sinkhorn import _f_update, _g_update, _lse_over_columns, dual_objective, plan_from_potentials
 
 __all__ = ["SNSResult", "sinkhorn_newton_sparse", "sparsify_plan", "sparse_newton_direction",
-           "dense_newton_direction", "conjugate_gradient", "dual_gradient"]
+           "dense_newton_direction", "dual_gradient"]
 
 
 @dataclass
@@ -86,40 +88,6 @@ def _sparse_hessian_matvec(vals, rows, cols, r, c, eps):
     return mv
 
 
-def conjugate_gradient(matvec, rhs: torch.Tensor, *, diag: torch.Tensor | None = None, tol: float = 1e-10,
-                       max_iter: int = 500, info: dict | None = None):
-    """(Preconditioned) CG for ``A x = rhs`` with ``A`` symmetric PSD given by ``matvec``; starts at 0.
-
-    Stops when ``||r|| <= tol * ||rhs||``. ``diag`` (the diagonal of ``A``) turns on Jacobi preconditioning.
-    Returns (x, iterations); a dict passed as ``info`` receives ``residual``, the final ``||r|| / ||rhs||``.
-    """
-    x = torch.zeros_like(rhs)
-    r = rhs.clone()
-    dinv = None if diag is None else torch.where(diag > 0, 1.0 / diag, torch.ones_like(diag))
-    z = r if dinv is None else dinv * r
-    p = z.clone()
-    rz = torch.dot(r, z)
-    stop = tol * float(torch.linalg.vector_norm(rhs))
-    it = 0
-    while it < max_iter and float(torch.linalg.vector_norm(r)) > stop:
-        Ap = matvec(p)
-        pAp = torch.dot(p, Ap)
-        if pAp <= 0:
-            break
-        alpha = rz / pAp
-        x = x + alpha * p
-        r = r - alpha * Ap
-        z = r if dinv is None else dinv * r
-        rz_new = torch.dot(r, z)
-        p = z + (rz_new / rz) * p
-        rz = rz_new
-        it += 1
-    if info is not None:
-        rhs_norm = float(torch.linalg.vector_norm(rhs))
-        info["residual"] = float(torch.linalg.vector_norm(r)) / rhs_norm if rhs_norm > 0 else 0.0
-    return x, it
-
-
 def sparse_newton_direction(P, grad, eps, rho, *, cg_tol=1e-10, cg_max_iter=500, precondition=True, info=None):
     """Solve ``Sparsify(-Hessian, rho) dz = grad`` by CG; returns (dz, cg iterations, kept fraction, dropped mass).
 
@@ -129,10 +97,12 @@ def sparse_newton_direction(P, grad, eps, rho, *, cg_tol=1e-10, cg_max_iter=500,
     vals, rows, cols = sparsify_plan(P, rho)
     r, c = P.sum(1), P.sum(0)
     mv = _sparse_hessian_matvec(vals, rows, cols, r, c, eps)
-    diag = torch.cat([r, c]) / eps if precondition else None
-    dz, it = conjugate_gradient(mv, grad, diag=diag, tol=cg_tol, max_iter=cg_max_iter, info=info)
+    cg = conjugate_gradient(mv, grad, precond=jacobi(torch.cat([r, c]) / eps) if precondition else None,
+                            tol=cg_tol, max_iter=cg_max_iter)
+    if info is not None:
+        info["residual"] = cg.residual
     total = float(P.sum())
-    return dz, it, vals.numel() / (n * m), (total - float(vals.sum())) / total
+    return cg.x, cg.iterations, vals.numel() / (n * m), (total - float(vals.sum())) / total
 
 
 def dense_newton_direction(P, grad, eps):
@@ -142,16 +112,14 @@ def dense_newton_direction(P, grad, eps):
     return torch.linalg.pinv(H, hermitian=True) @ grad
 
 
-def _line_search(f, g, df, dg, a, b, C, eps, L0, slope, *, c1=1e-4, shrink=0.5, max_halvings=30):
-    """Backtracking (Armijo) on the concave dual; a rounding allowance lets steps at machine precision through."""
+def _line_search(f, g, df, dg, a, b, C, eps, L0, slope):
+    """Backtracking (Armijo) on the concave dual, i.e. on ``-L``; a rounding allowance lets steps at machine
+    precision through."""
     slack = 64 * torch.finfo(C.dtype).eps * (abs(L0) + eps * float(a.sum()))
-    alpha = 1.0
-    for _ in range(max_halvings):
-        L = float(dual_objective(f + alpha * df, g + alpha * dg, a, b, C, eps))
-        if L >= L0 + c1 * alpha * slope - slack:
-            return alpha
-        alpha *= shrink
-    return alpha
+
+    def neg_L(alpha):
+        return -float(dual_objective(f + alpha * df, g + alpha * dg, a, b, C, eps))
+    return backtracking(neg_L, -L0, -slope, c1=1e-4, shrink=0.5, max_steps=30, slack=slack)
 
 
 def sinkhorn_newton_sparse(a: torch.Tensor, b: torch.Tensor, C: torch.Tensor, eps: float, *, rho: float = 0.05,
