@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from optrepro.convex_nn.admm import (
     admm,
-    decade_growth,
     first_below,
     group_soft_threshold,
-    linear_rate,
     logistic_prox,
 )
 from optrepro.convex_nn.arrangements import enumerate_patterns, sample_patterns
@@ -66,16 +62,9 @@ def test_admm_on_sampled_patterns_in_higher_dimension(one_thread):
     assert abs(res.objective[-1] - ref.value) / ref.value < 1e-3
 
 
-def test_linear_rate_and_first_below():
-    e = [3.0 * 0.9 ** k for k in range(40)]
-    slope, r2 = linear_rate(e, 5, 40)
-    assert slope == pytest.approx(math.log10(0.9), rel=1e-10) and r2 == pytest.approx(1.0, abs=1e-12)
-    slope, r2 = linear_rate([1 / (k + 1) for k in range(200)], 100, 200)
-    assert slope < 0 and r2 < 1 - 1e-4                        # 1/k is not a straight line on a log scale
+def test_first_below():
     assert first_below([5, 0.5, 2, 0.4, 0.3], 1.0) == 3
     assert first_below([5, 4], 1.0) is None
-    with pytest.raises(ValueError, match="window"):
-        linear_rate(e, 10, 11)
 
 
 def test_bad_arguments():
@@ -94,23 +83,6 @@ def test_stop_callback_ends_the_run():
     D = enumerate_patterns(X)
     res = admm(X, y, D, 0.1, iters=500, stop=lambda r: r.iterations >= 7)
     assert res.iterations == 7 == len(res.residual) == len(res.seconds)
-
-
-def test_decade_growth_tells_linear_from_sublinear():
-    n = 3000
-    assert decade_growth([2.0 * 0.99 ** k for k in range(n)]) == pytest.approx(1.0, abs=0.05)
-    wobbly = [0.995 ** k * (1 + 0.5 * math.sin(k / 3)) for k in range(n)]      # oscillating but geometric
-    assert decade_growth(wobbly) < 1.2
-    assert decade_growth([1 / (k + 1) for k in range(n)]) == pytest.approx(10.0, rel=0.05)   # the control
-    assert decade_growth([1 / (k + 1) ** 0.5 for k in range(10 ** 5)]) == pytest.approx(100.0, rel=0.05)
-    # the old slope test could not tell: the fitted slope of log10(1/k) is negative too
-    slope, _ = linear_rate([1 / (k + 1) for k in range(n)], n // 2, n)
-    assert slope < 0
-    # fewer than two complete decades: no evidence either way
-    assert math.isnan(decade_growth([1 / (k + 1) ** 0.5 for k in range(3000)]))
-    assert math.isnan(decade_growth([1.0, 0.0, 0.5]))
-    with pytest.raises(ValueError, match="decades"):
-        decade_growth([1.0, 0.1, 0.01], decades=1)
 
 
 def test_admm_stops_on_its_own_rule_near_the_cvxpy_optimum(one_thread):

@@ -143,7 +143,7 @@ def test_predicted_cosines_and_aligned_fraction_constructed():
     assert float(na.aligned_fraction(cos, on, 0.96)) == pytest.approx(2 / 4)
 
 
-def test_first_time_and_log_slope():
+def test_first_time_and_crossing_time():
     t = torch.linspace(0, 1, 11, dtype=torch.float64)
     cond = torch.stack([t >= 0.35, t > 2], dim=1)
     ft = na.first_time(t, cond)
@@ -152,8 +152,6 @@ def test_first_time_and_log_slope():
     ct = na.crossing_time(t, vals, 0.5)
     assert float(ct[0]) == pytest.approx(0.5) and float(ct[1]) == pytest.approx(1.0) and math.isinf(float(ct[2]))
     assert float(na.crossing_time(t, 0.5 - 0.04 * torch.arange(11.0)[:, None] ** 2, 0.3)[0]) == pytest.approx(0.2 + 0.1 * 0.04 / 0.2)
-    x = torch.linspace(1, 10, 20, dtype=torch.float64)
-    assert na.log_slope(x, 3 * x ** -1.5) == pytest.approx(-1.5)
 
 
 # ------------------------------------------------------------------------------ training

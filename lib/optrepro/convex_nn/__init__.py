@@ -18,10 +18,8 @@ The last two are imported by their module path.
 from .admm import (
     ADMMResult,
     admm,
-    decade_growth,
     first_below,
     group_soft_threshold,
-    linear_rate,
     logistic_prox,
 )
 from .arrangements import (
@@ -60,11 +58,9 @@ __all__ = [
     "convex_objective",
     "convex_predict",
     "count_regions",
-    "decade_growth",
     "enumerate_patterns",
     "first_below",
     "group_soft_threshold",
-    "linear_rate",
     "logistic_prox",
     "loss_value",
     "network_objective",

@@ -24,7 +24,7 @@ triangular solves and products with ``X``. (:math:`G^\top G = I_{2P}\otimes X^\t
 :math:`\hat y = Fu` (dual :math:`\mu`) is split off as in the paper's general-loss ADMM: the ``u`` step solves with
 the fixed matrix :math:`I + G^\top G + F^\top F`, and :math:`\hat y^+ = \mathrm{prox}_{\ell/\rho}(Fu^+ + \mu)`, a
 separable one-dimensional problem solved by a few Newton steps. The paper proves linear convergence of the iterates
-(its Theorem on the ADMM's rate); :func:`linear_rate` fits the rate of a residual curve.
+(its Theorem on the ADMM's rate); :mod:`optrepro.analysis.rates` fits the rate of a residual curve.
 
 All updates act on all ``2P`` groups at once (batched tensor operations), on the device of ``X``.
 """
@@ -42,7 +42,7 @@ from torch import Tensor
 from ..checks import check_int, check_nonnegative, check_positive
 from .convex_program import check_loss, loss_value
 
-__all__ = ["ADMMResult", "admm", "decade_growth", "first_below", "group_soft_threshold", "linear_rate", "logistic_prox"]
+__all__ = ["ADMMResult", "admm", "first_below", "group_soft_threshold", "logistic_prox"]
 
 
 def group_soft_threshold(Z: Tensor, threshold: float) -> Tensor:
@@ -221,45 +221,3 @@ def first_below(values, threshold: float) -> int | None:
         else:
             idx = None
     return idx
-
-
-def linear_rate(values, start: int, stop: int) -> tuple[float, float]:
-    """Least-squares fit :math:`\\log_{10} e_k \\approx a + b k` on ``start <= k < stop``: slope ``b`` and :math:`R^2`."""
-    start, stop = check_int("start", start, 0), check_int("stop", stop, 1)
-    if stop - start < 3 or stop > len(values):
-        raise ValueError(f"invalid window [{start}, {stop}): expected at least 3 points within the {len(values)} values")
-    k = torch.arange(start, stop, dtype=torch.float64)
-    e = torch.log10(torch.as_tensor(values[start:stop], dtype=torch.float64))
-    A = torch.stack([torch.ones_like(k), k], dim=1)
-    coef = torch.linalg.lstsq(A, e[:, None]).solution[:, 0]
-    fit = A @ coef
-    r2 = 1 - float(((e - fit) ** 2).sum() / ((e - e.mean()) ** 2).sum().clamp_min(1e-300))
-    return float(coef[1]), r2
-
-
-def decade_growth(values, decades: int = 2) -> float:
-    r"""How much slower the last of ``decades`` complete decades of decrease was than the one before it.
-
-    With :math:`m_k = \min_{j \le k} e_j` (the running minimum, so oscillations do not count) and :math:`k_j` the
-    first iteration with :math:`m_k \le e_0 10^{-j}`, the iterations spent on decade ``j`` are
-    :math:`\Delta_j = k_j - k_{j-1}`. Returns :math:`\Delta_J / \Delta_{J-1}` for the last complete decade ``J``
-    (with ``decades > 2`` the largest ratio over the last ``decades - 1`` pairs).
-
-    A **linear** (geometric) rate :math:`e_k \approx c q^k` spends the same number of iterations on every decade:
-    ratio about 1 (below 1 when the rate improves). A **sublinear** :math:`e_k \approx c k^{-p}` spends
-    :math:`10^{1/p}` times more on each decade than on the one before: 10 for :math:`1/k`, 100 for
-    :math:`1/\sqrt k`. A slope-only test (":math:`\log e_k` decreases") cannot tell the two apart; this one can.
-    Returns NaN when the sequence covers fewer than ``decades`` complete decades (no evidence either way).
-    """
-    decades = check_int("decades", decades, 2)
-    e = torch.as_tensor(list(values), dtype=torch.float64)
-    if e.numel() < 3 or not torch.isfinite(e).all() or (e <= 0).any():
-        return float("nan")
-    running = torch.cummin(e, dim=0).values
-    total = math.floor(math.log10(float(e[0] / running[-1])))
-    if total < decades:
-        return float("nan")
-    hits = [0] + [int(torch.nonzero(running <= e[0] * 10.0 ** (-j))[0]) for j in range(1, total + 1)]
-    steps = [hits[j] - hits[j - 1] for j in range(1, total + 1)]
-    last = steps[-decades:]
-    return max(b / max(a, 1) for a, b in zip(last[:-1], last[1:]))

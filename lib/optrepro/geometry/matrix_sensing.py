@@ -47,9 +47,8 @@ step used here,
 which leaves :math:`FG^\top` (hence the loss) unchanged and sets :math:`F^\top F = s^2 I_k`. (We could not read the
 exact formula of the paper's step (5.1); this is our construction of the step it describes.)
 
-**Rates from error curves** (:func:`linear_rate`, :func:`power_law_slope`): a linear rate is the slope
-:math:`\rho` of :math:`\ln e_t \approx c - \rho t`; a sublinear one the exponent :math:`p` of
-:math:`e_t \approx C t^{p}`, both by least squares on a window of the curve.
+**Rates from error curves**: :func:`asymptotic_rate` is the slope :math:`\rho` of :math:`\ln e_t \approx c - \rho t`
+on the curve's asymptotic window (a sublinear rate's exponent: :func:`optrepro.analysis.rates.power_law_exponent`).
 
 Every function is vectorized over optional leading batch dimensions of the factors (independent runs side by
 side) and runs on whatever device its tensors live on.
@@ -63,6 +62,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..analysis.rates import geometric_rate
 from ..checks import check_int, check_positive
 from ..threads import one_cpu_thread_if
 
@@ -72,13 +72,12 @@ __all__ = [
     "adjoint",
     "asymmetric_grad",
     "asymmetric_loss",
+    "asymptotic_rate",
     "gaussian_measurements",
     "imbalanced_init",
-    "linear_rate",
     "make_problem",
     "measure",
     "planted_psd",
-    "power_law_slope",
     "rebalance",
     "run_asymmetric_gd",
     "run_symmetric_gd",
@@ -337,12 +336,13 @@ def run_asymmetric_gd(problem: SensingProblem, F0: Tensor, G0: Tensor, lr: float
 
 
 # --------------------------------------------------------------------------- rates from error curves
-def linear_rate(error: Tensor, *, below: float = 1e-3, floor: float = 1e-11, tail: float = 0.5) -> Tensor:
-    """The asymptotic linear rate ``rho`` of ``e_t ~ c exp(-rho t)``, per run (batched over trailing dims).
+def asymptotic_rate(error: Tensor, *, below: float = 1e-3, floor: float = 1e-11, tail: float = 0.5) -> Tensor:
+    """The asymptotic linear rate ``rho`` of ``e_t ~ c exp(-rho t)``, per run (batched over trailing dims):
+    ``-ln`` of :func:`optrepro.analysis.rates.geometric_rate` on a window of the curve.
 
     The window starts when ``e_t`` first drops to ``below`` and ends at the last step or when it first reaches the
-    numerical ``floor``; ``rho`` is the least-squares slope of ``-ln e_t`` over the last ``tail`` fraction of that
-    window (the asymptotic regime). NaN where the window has fewer than 3 points (the run never got there)."""
+    numerical ``floor``; its last ``tail`` fraction (the asymptotic regime) is fitted. NaN where that has fewer than
+    3 points (the run never got there)."""
     if not 0 < tail <= 1:
         raise ValueError(f"invalid tail {tail!r}: expected a fraction 0 < tail <= 1")
     if not 0 < floor < below:
@@ -358,26 +358,6 @@ def linear_rate(error: Tensor, *, below: float = 1e-3, floor: float = 1e-11, tai
         end_hit = torch.nonzero(col[start:] <= floor)
         end = start + int(end_hit[0]) if end_hit.numel() else col.shape[0]
         start = max(start, end - math.ceil(tail * (end - start)))
-        if end - start < 3:
-            continue
-        t = torch.arange(start, end, dtype=torch.float64)
-        out[j] = -_slope(t, torch.log(col[start:end]))
+        if end - start >= 3:
+            out[j] = -math.log(geometric_rate(col[start:end]))
     return out.reshape(error.shape[1:])
-
-
-def power_law_slope(error: Tensor, *, start: int, end: int | None = None) -> Tensor:
-    """The exponent ``p`` of ``e_t ~ C t^p``: least-squares slope of ``ln e_t`` against ``ln t`` for ``start <= t < end``
-    (default: to the last step), per run (batched over trailing dims)."""
-    check_int("start", start, 1)
-    end = error.shape[0] if end is None else end
-    if end - start < 3:
-        raise ValueError(f"invalid window start={start}, end={end}: expected at least 3 steps with 1 <= start < end <= {error.shape[0]}")
-    e = error.double()[start:end].reshape(end - start, -1)
-    logt = torch.log(torch.arange(start, end, dtype=torch.float64))
-    slopes = torch.stack([_slope(logt, torch.log(e[:, j])) for j in range(e.shape[1])])
-    return slopes.reshape(error.shape[1:])
-
-
-def _slope(x: Tensor, y: Tensor) -> Tensor:
-    xc = x - x.mean()
-    return (xc * (y - y.mean())).sum() / (xc * xc).sum()

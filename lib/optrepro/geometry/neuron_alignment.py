@@ -67,7 +67,7 @@ from ..threads import one_cpu_thread_if
 __all__ = [
     "LOSSES", "loss_slope_at_zero", "forward", "loss", "gradients", "balanced_init", "separated_data",
     "separation", "class_directions", "growth_rate", "predicted_cosines", "alive", "aligned_fraction",
-    "stable_rank", "AlignmentTrace", "train", "first_time", "crossing_time", "log_slope", "load_mnist_pair",
+    "stable_rank", "AlignmentTrace", "train", "first_time", "crossing_time", "load_mnist_pair",
 ]
 
 LOSSES = ("exp", "logistic", "square")
@@ -317,13 +317,6 @@ def crossing_time(t: Tensor, values: Tensor, level: float) -> Tensor:
                        torch.zeros_like(v0))
     out = t[prev] + frac * (t[k] - t[prev])
     return torch.where(hit, out, torch.full_like(out, math.inf))
-
-
-def log_slope(x: Tensor, y: Tensor) -> float:
-    """Least-squares slope of ``log y`` against ``log x``: the exponent of a power law ``y ~ x^p``."""
-    lx, ly = torch.log(x.to(torch.float64)), torch.log(y.to(torch.float64))
-    lx, ly = lx - lx.mean(), ly - ly.mean()
-    return float((lx * ly).sum() / (lx * lx).sum())
 
 
 # --------------------------------------------------------------------------------------------- MNIST (full profile)

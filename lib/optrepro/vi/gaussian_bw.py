@@ -51,7 +51,7 @@ from ..checks import check_choice, check_int, check_positive
 from ..threads import one_cpu_thread_if
 
 __all__ = ["QuadraticPotential", "LogisticPotential", "Trace", "objective", "entropy", "entropy_jko",
-           "fb_gvi_step", "bw_gd_step", "run", "stationary_gaussian", "fitted_rate", "METHODS"]
+           "fb_gvi_step", "bw_gd_step", "run", "stationary_gaussian", "METHODS"]
 
 METHODS = ("fb-gvi", "bw-gd")
 
@@ -250,13 +250,3 @@ def stationary_gaussian(potential, m0: Tensor, S0: Tensor, iters: int = 100) -> 
         _, g, H = potential.expectations(m, S)
     residual = float((g.norm(dim=-1) + (H @ S - eye).flatten(-2).norm(dim=-1)).max())
     return m, S, residual
-
-
-def fitted_rate(gap: Tensor, low: float, high: float) -> float:
-    """exp of the least-squares slope of log(gap) against the iteration, over the iterates with low < gap < high:
-    the per-step contraction factor of a linearly converging gap (nan when fewer than 3 iterates qualify)."""
-    g = gap.detach().cpu().double().numpy()
-    k = np.nonzero((g > low) & (g < high))[0]
-    if len(k) < 3:
-        return float("nan")
-    return float(np.exp(np.polyfit(k, np.log(g[k]), 1)[0]))
