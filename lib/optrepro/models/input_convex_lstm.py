@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
+from ..optim import Adam
 
 __all__ = ["ICLSTMCell", "ICLSTM", "PlainLSTM", "FitResult", "ControlResult", "hammerstein_plant",
            "plant_dataset", "train_surrogate", "economic_objective", "optimize_controls", "midpoint_convexity_gap",
@@ -221,7 +222,7 @@ def train_surrogate(model: nn.Module, X: Tensor, Y: Tensor, epochs: int, lr: flo
     epochs, batch_size, lr = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1), check_positive("lr", lr)
     if X.ndim != 3 or Y.ndim != 3 or X.shape[:2] != Y.shape[:2]:
         raise ValueError(f"invalid shapes X {tuple(X.shape)}, Y {tuple(Y.shape)}: expected (n, T, d_in), (n, T, d_out)")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = Adam(model.parameters(), lr=lr)
     n = X.shape[0]
     per_epoch = -(-n // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * per_epoch)
@@ -275,7 +276,7 @@ def optimize_controls(model: nn.Module, x0: float, T: int, K: int, lower: float,
     x0v = torch.full((K,), float(x0), dtype=p.dtype, device=p.device)
     for q in model.parameters():
         q.requires_grad_(False)
-    opt = torch.optim.Adam([u], lr=lr)
+    opt = Adam([u], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     hist = []
     try:

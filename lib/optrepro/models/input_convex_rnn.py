@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from ..checks import check_int, check_nonnegative, check_positive
 from ..threads import one_cpu_thread_if
 from ..train import fit as train
+from ..optim import Adam
 
 __all__ = [
     "BASELINES",
@@ -194,7 +195,7 @@ def fit(model: nn.Module, X: Tensor, Y: Tensor, steps: int, lr: float, batch_siz
         return ((model(xb) - yb) ** 2).mean()
 
     with one_cpu_thread_if(n * X.shape[1] < 200_000, X.device):
-        trace = train(loss, torch.optim.Adam(model.parameters(), lr=lr), steps, stop_on_nonfinite=False)
+        trace = train(loss, Adam(model.parameters(), lr=lr), steps, stop_on_nonfinite=False)
         with torch.no_grad():
             final = float(((model(X) - Y) ** 2).mean())
     return FitResult(trace["loss"], final)

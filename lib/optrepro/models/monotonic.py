@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from ..checks import check_int, check_nonnegative, check_positive
 from ..train import fit as train
 from .mlp import mlp
+from ..optim import Adam
 
 __all__ = [
     "ACTIVATIONS",
@@ -207,7 +208,7 @@ def fit(model: nn.Module, X: Tensor, y: Tensor, steps: int, lr: float, optimizer
         return loss
 
     if optimizer == "adam":
-        hist = train(lambda k: ((model(X)[:, 0] - y) ** 2).mean(), torch.optim.Adam(model.parameters(), lr=lr), steps,
+        hist = train(lambda k: ((model(X)[:, 0] - y) ** 2).mean(), Adam(model.parameters(), lr=lr), steps,
                      stop_on_nonfinite=False).loss
     else:
         opt = torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=steps, history_size=50,

@@ -55,6 +55,7 @@ from ..checks import check_int, check_nonnegative, check_positive
 from ..threads import one_cpu_thread_if
 from ..train import fit as train
 from .icnn import ICNN
+from ..optim import Adam
 
 __all__ = [
     "ICNN",
@@ -171,7 +172,7 @@ def train_denoiser(model: nn.Module, sample: Callable[[int, torch.Generator], Te
     sigma = check_positive("sigma", sigma)
     steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 1)
     lr = check_positive("lr", lr)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
 
     def objective(step):

@@ -56,6 +56,7 @@ from ..models.icnn import ICNN
 from ..models.mlp import mlp
 from ..threads import one_cpu_thread_if
 from .gaussian import kl
+from ..optim import Adam
 
 __all__ = ["Critic", "ICNNMap", "JKOStepResult", "log_det_jacobian", "fit_gaussian", "gaussian_free_energy", "gaussian_jko_step",
            "jko_flow", "jko_step", "kl_dual", "quadratic_potential", "symmetric_kl", "variational_kl"]
@@ -172,7 +173,7 @@ def variational_kl(x: Tensor, z: Tensor, *, steps: int = 500, lr: float = 1e-2, 
         raise ValueError(f"invalid samples of shapes {tuple(x.shape)} and {tuple(z.shape)}: expected (n, d), (m, d)")
     steps = check_int("steps", steps, 1)
     critic = Critic(x.shape[1], hidden).to(x.device, x.dtype)
-    opt = torch.optim.Adam(critic.parameters(), lr=lr)
+    opt = Adam(critic.parameters(), lr=lr)
     with one_cpu_thread_if(x.shape[0] * x.shape[1] < 200_000, x.device):
         for _ in range(steps):
             xb, zb = x, z
@@ -243,8 +244,8 @@ def jko_step(x: Tensor, potential, h: float, diffusion: float = 1.0, *, map_net:
         eps = torch.randn(k, d, generator=generator, dtype=x.dtype).to(x.device)
         return x[idx], m + eps @ L.T
 
-    opt_t = torch.optim.Adam(map_net.parameters(), lr=lr_map)
-    opt_g = torch.optim.Adam(critic.parameters(), lr=lr_critic)
+    opt_t = Adam(map_net.parameters(), lr=lr_map)
+    opt_g = Adam(critic.parameters(), lr=lr_critic)
     res = JKOStepResult(particles=x, map=map_net)
     with one_cpu_thread_if(batch * d < 100_000, x.device):
         for _ in range(outer):

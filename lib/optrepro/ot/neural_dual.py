@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..models.icnn import ICNN
+from ..optim import Adam
 
 __all__ = ["NeuralDualResult", "dual_losses", "w2_estimate", "train_neural_dual"]
 
@@ -90,8 +91,8 @@ def train_neural_dual(x: Tensor, y: Tensor, f: ICNN, g: ICNN, *, steps: int, inn
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[1] != g.dim or f.dim != g.dim:
         raise ValueError(f"invalid clouds {tuple(x.shape)}, {tuple(y.shape)} for potentials of dimension "
                          f"{f.dim}, {g.dim}: expected (n, d), (m, d) with the same d")
-    opt_f = torch.optim.Adam(f.parameters(), lr=lr, betas=betas)
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
+    opt_f = Adam(f.parameters(), lr=lr, betas=betas)
+    opt_g = Adam(g.parameters(), lr=lr, betas=betas)
     result = NeuralDualResult(f, g)
 
     def draw(cloud: Tensor) -> Tensor:

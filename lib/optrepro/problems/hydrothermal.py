@@ -50,6 +50,7 @@ from optrepro.checks import check_int, check_nonnegative, check_positive
 from optrepro.constrained.lp_layer import LinearProgram, lp_value, solve_lp
 from optrepro.models.mlp import mlp
 from optrepro.train import fit as train
+from ..optim import Adam
 
 __all__ = [
     "HydroThermal",
@@ -251,7 +252,7 @@ def train_policy(sys: HydroThermal, policy: nn.Module, steps: int, batch: int, l
     check_int("batch", batch, 1)
     check_positive("lr", lr)
     lp = stage_lp(sys)
-    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    opt = Adam(policy.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
 
     def objective(k):
