@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 WORKERS ?= 2
 
-.PHONY: install run test lab report coverage clean
+.PHONY: install run test lint lab report coverage clean
 
 install: $(STAMP)
 
@@ -23,7 +23,11 @@ run: $(STAMP)
 	$(BIN)/optrepro run --all
 
 test: $(STAMP)
+	$(BIN)/ruff check lib tests benchmarks
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax tests notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib tests benchmarks
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[lab]"

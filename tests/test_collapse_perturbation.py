@@ -62,11 +62,13 @@ def test_gradients_match_finite_differences():
     gw, gh = gradients(W, H, H0, y, LW, LH, 0.7)
     h = 1e-6
     for (i, j) in [(0, 0), (2, 4), (1, 3)]:
-        E = torch.zeros_like(W); E[i, j] = h
+        E = torch.zeros_like(W)
+        E[i, j] = h
         fd = (objective(W + E, H, H0, y, LW, LH, 0.7) - objective(W - E, H, H0, y, LW, LH, 0.7)) / (2 * h)
         assert fd == pytest.approx(float(gw[i, j]), rel=1e-6, abs=1e-10)
     for (i, j) in [(0, 0), (11, 4), (5, 2)]:
-        E = torch.zeros_like(H); E[i, j] = h
+        E = torch.zeros_like(H)
+        E[i, j] = h
         fd = (objective(W, H + E, H0, y, LW, LH, 0.7) - objective(W, H - E, H0, y, LW, LH, 0.7)) / (2 * h)
         assert fd == pytest.approx(float(gh[i, j]), rel=1e-6, abs=1e-10)
 
@@ -87,7 +89,8 @@ def test_tied_minimizer_matches_scipy(beta):
     assert sol.converged and sol.grad_norm < 1e-12
 
     def fun(x):
-        W = torch.as_tensor(x[:15].reshape(3, 5)); H = torch.as_tensor(x[15:].reshape(12, 5))
+        W = torch.as_tensor(x[:15].reshape(3, 5))
+        H = torch.as_tensor(x[15:].reshape(12, 5))
         gw, gh = gradients(W, H, H0, y, LW, LH, beta)
         return objective(W, H, H0, y, LW, LH, beta), np.concatenate([gw.numpy().ravel(), gh.numpy().ravel()])
 

@@ -2,7 +2,6 @@
 notebooks' specs and their committed (nbval-checked) seed-0 verdicts; ``optrepro verify`` end to end on a probe."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 

@@ -63,8 +63,10 @@ def test_entropic_cost_matches_a_discretized_sinkhorn_in_1d(eps):
     m0, s0, m1, s1 = 0.3, 1.2, -0.5, 0.7
     x = np.linspace(m0 - 8 * s0, m0 + 8 * s0, 300)
     y = np.linspace(m1 - 8 * s1, m1 + 8 * s1, 300)
-    a = np.exp(-0.5 * ((x - m0) / s0) ** 2); a /= a.sum()
-    b = np.exp(-0.5 * ((y - m1) / s1) ** 2); b /= b.sum()
+    a = np.exp(-0.5 * ((x - m0) / s0) ** 2)
+    a /= a.sum()
+    b = np.exp(-0.5 * ((y - m1) / s1) ** 2)
+    b /= b.sum()
     M = (x[:, None] - y[None]) ** 2
     P = ot.bregman.sinkhorn_log(a, b, M, eps, numItermax=3000, stopThr=1e-11)
     mask = P > 0

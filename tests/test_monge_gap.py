@@ -139,7 +139,7 @@ def test_fit_maps_equals_training_each_member_alone():
     res = fit_maps(E, lambda m: next(it_x), lambda m: next(it_y), lam=lams, **kw)
     for k, T in enumerate(maps):
         ix, iy = iter(xs[:, k]), iter(ys[:, k])
-        single = fit_map(T, lambda m: next(ix), lambda m: next(iy), lam=lams[k], **kw)
+        single = fit_map(T, lambda m: next(ix), lambda m: next(iy), lam=lams[k], **kw)  # noqa: B023 (used here)
         assert np.allclose([r[k] for r in res.loss], single.loss, atol=1e-10)
         assert np.allclose([r[k] for r in res.gap], single.gap, atol=1e-10)
         x = xs[0, k]

@@ -60,7 +60,7 @@ def test_batched_problems_match_separate_runs():
     for k in range(3):
         single = nn.Linear(4, 1, bias=False).double()
         nn.init.zeros_(single.weight)
-        one = primal_dual(single, lambda m: (0.5 * scale[k] * ((At @ m.weight[0] - bt) ** 2).mean(), Gt @ m.weight[0]),
+        one = primal_dual(single, lambda m, s=scale[k]: (0.5 * s * ((At @ m.weight[0] - bt) ** 2).mean(), Gt @ m.weight[0]),
                           c, steps=200, primal_lr=0.1, dual_lr=0.3, optimizer="sgd")
         np.testing.assert_allclose(res.final_duals[k], one.final_duals, atol=1e-10)
         np.testing.assert_allclose(W[k].detach().numpy(), single.weight[0].detach().numpy(), atol=1e-10)

@@ -91,10 +91,10 @@ def test_affine_and_label_projections_match_cvxpy():
     y = torch.tensor([0, 5, 2, 2])
     o = project_label_box(o0, y, 0.7)
     for i in range(4):
-        O = cp.Variable(6)
-        cons = [O[k] <= 0 for k in range(6) if k != int(y[i])] + [O[int(y[i])] >= 0.7]
-        cp.Problem(cp.Minimize(cp.sum_squares(O - o0[i].numpy())), cons).solve()
-        np.testing.assert_allclose(o[i].numpy(), O.value, atol=1e-6)
+        out = cp.Variable(6)
+        cons = [out[k] <= 0 for k in range(6) if k != int(y[i])] + [out[int(y[i])] >= 0.7]
+        cp.Problem(cp.Minimize(cp.sum_squares(out - o0[i].numpy())), cons).solve()
+        np.testing.assert_allclose(o[i].numpy(), out.value, atol=1e-6)
     torch.testing.assert_close(project_label_box(o, y, 0.7), o)       # idempotent
     assert float(label_violation(o, y, 0.7).max()) == 0.0
 

@@ -91,7 +91,7 @@ def brute_force_mean_norms(sizes, depth, lam_w, lam_h):
     sizes = np.asarray(sizes, float)
     n_total, out = sizes.sum(), []
     for n in sizes:
-        def objective(z):
+        def objective(z, n=n):
             p = np.sqrt(lam_w * z ** (depth + 1) / (lam_h * n))
             return n / 2 * (p - 1) ** 2 + n_total * (depth + 1) * lam_w * z / 2
         z = np.exp(np.linspace(-30, 8, 400001))

@@ -6,9 +6,11 @@ Each function draws on a matplotlib ``Axes`` it is given and returns it, so a no
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from .analysis.rates import geometric_rate
 
 
 def convergence(ax, curves: Mapping[str, Sequence[float]], x: Sequence[float] | None = None, *, logx: bool = False,
@@ -16,8 +18,8 @@ def convergence(ax, curves: Mapping[str, Sequence[float]], x: Sequence[float] | 
                 xlabel: str = "iteration", ylabel: str = "error"):
     """One line per method (``{label: values}``) against ``x`` (default 1, 2, ...), log-scaled as asked.
 
-    ``rate`` maps a label to an index window ``(start, stop)``: the least-squares line of ``log10(values)`` over that
-    window is drawn dashed and its per-step factor ``10**slope`` given in the legend (a geometric rate, meaningful only
+    ``rate`` maps a label to an index window ``(start, stop)``: the least-squares line of ``log(values)`` over that
+    window (:func:`optrepro.analysis.rates.geometric_rate`) is drawn dashed and its per-step factor given in the legend (a geometric rate, meaningful only
     where the curve is log-linear). ``target`` draws a horizontal line (an accuracy to reach).
     """
     for label, values in curves.items():
@@ -26,10 +28,11 @@ def convergence(ax, curves: Mapping[str, Sequence[float]], x: Sequence[float] | 
         (line,) = ax.plot(xs, y, label=label)
         if rate and label in rate:
             start, stop = rate[label]
-            k, v = xs[start:stop], np.log10(np.maximum(y[start:stop], np.finfo(float).tiny))
-            slope, intercept = np.polyfit(k, v, 1)
-            ax.plot(k, 10 ** (intercept + slope * k), "--", color=line.get_color(), lw=1,
-                    label=f"{label}: factor {10 ** slope:.4g} per step")
+            k, v = xs[start:stop], np.maximum(y[start:stop], np.finfo(float).tiny)
+            q = geometric_rate(v, k)  # least-squares log-linear fit; its line passes through the means
+            log_c = np.log(v).mean() - np.log(q) * k.mean()
+            ax.plot(k, np.exp(log_c + np.log(q) * k), "--", color=line.get_color(), lw=1,
+                    label=f"{label}: factor {q:.4g} per step")
     if target is not None:
         ax.axhline(target, color="gray", ls=":", lw=0.8)
     ax.set(xscale="log" if logx else "linear", yscale="log" if logy else "linear", xlabel=xlabel, ylabel=ylabel)
@@ -41,7 +44,7 @@ def method_bars(ax, values: Mapping[str, Sequence[float]], *, ylabel: str = "", 
                 threshold: float | None = None):
     """One bar per method at the median of its values (seeds or runs), every value drawn as a dot, and the range as an
     error bar: the best, the median and the spread are visible, never a mean that hides collapsed runs."""
-    for i, (label, vals) in enumerate(values.items()):
+    for i, vals in enumerate(values.values()):
         v = np.asarray(vals, dtype=float)
         med = float(np.median(v))
         ax.bar(i, med, color=f"C{i}", alpha=0.5)

@@ -8,7 +8,7 @@ once on two cores). Pass the same clock to every solver of a comparison.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .checks import check_choice
 

@@ -92,7 +92,7 @@ class BoxLP:
     def n(self) -> int:
         return self.A.shape[1]
 
-    def to(self, device=None, dtype=None) -> "BoxLP":
+    def to(self, device=None, dtype=None) -> BoxLP:
         f = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
         return BoxLP(f(self.A), f(self.lower), f(self.upper), self.m_eq)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -143,8 +143,8 @@ def exact_auglag_sqp(f: Callable, c: Callable, x0: torch.Tensor, *, solver: str 
         dx, dl = z[:n], z[n:]
         slope = float(merit_gradient(d, mu, nu) @ z)
         m0 = float(merit(f, c, x, lam, mu, nu))
-        alpha = backtracking(lambda a: float(merit(f, c, x + a * dx, lam + a * dl, mu, nu)), m0, slope, c1=beta,
-                             max_steps=50)
+        alpha = backtracking(lambda a: float(merit(f, c, x + a * dx, lam + a * dl, mu, nu)),  # noqa: B023 (used here)
+                             m0, slope, c1=beta, max_steps=50)
         x, lam = x + alpha * dx, lam + alpha * dl
         d = derivatives(f, c, x, lam)
         out.kkt.append(kkt_residual(d))

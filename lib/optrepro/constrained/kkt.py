@@ -26,7 +26,7 @@ Derivatives come from ``torch.func`` (float64 recommended).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -139,7 +139,7 @@ class FairData:
     y: torch.Tensor
     z: torch.Tensor
 
-    def to(self, device, dtype=None) -> "FairData":
+    def to(self, device, dtype=None) -> FairData:
         return FairData(self.X.to(device, dtype), self.y.to(device, dtype), self.z.to(device))
 
 

@@ -133,19 +133,19 @@ def _all_pairs(X: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     return dist, pred.cpu().numpy()
 
 
-def _walk_paths(pred: np.ndarray, I: np.ndarray, J: np.ndarray) -> list[list[int]]:
-    """Node sequences J[t] -> ... -> I[t] of the shortest paths (walked back from J by predecessors, vectorized)."""
-    nodes = [J.copy()]
-    cur = J.copy()
+def _walk_paths(pred: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> list[list[int]]:
+    """Node sequences jj[t] -> ... -> ii[t] of the shortest paths (walked back from jj by predecessors, vectorized)."""
+    nodes = [jj.copy()]
+    cur = jj.copy()
     for _ in range(pred.shape[0]):
-        live = cur != I
+        live = cur != ii
         if not live.any():
             break
-        cur = np.where(live, pred[I, cur], cur)
+        cur = np.where(live, pred[ii, cur], cur)
         nodes.append(cur)
     P = np.stack(nodes, axis=1)
-    ends = np.argmax(P == I[:, None], axis=1)
-    return [P[t, :ends[t] + 1].tolist() for t in range(len(I))]
+    ends = np.argmax(P == ii[:, None], axis=1)
+    return [P[t, :ends[t] + 1].tolist() for t in range(len(ii))]
 
 
 def shortest_path_oracle(X: torch.Tensor, tol: float = 0.0) -> tuple[list[tuple[int, ...]], float]:
@@ -160,13 +160,13 @@ def shortest_path_oracle(X: torch.Tensor, tol: float = 0.0) -> tuple[list[tuple[
     dist, pred = _all_pairs(X)
     gap = torch.triu(X - dist, diagonal=1)
     max_violation = float(gap.max().clamp_min(0.0))
-    I, J = torch.nonzero(gap > tol, as_tuple=True)
-    if len(I) == 0:
+    ii, jj = torch.nonzero(gap > tol, as_tuple=True)
+    if len(ii) == 0:
         return [], max_violation
     _, _, eid = _edge_tables(n)
-    I, J = I.cpu().numpy(), J.cpu().numpy()
+    ii, jj = ii.cpu().numpy(), jj.cpu().numpy()
     cons = []
-    for path, i, j in zip(_walk_paths(pred, I, J), I.tolist(), J.tolist()):
+    for path, i, j in zip(_walk_paths(pred, ii, jj), ii.tolist(), jj.tolist()):
         p = np.asarray(path)
         cons.append((int(eid[i, j]), *sorted(eid[p[:-1], p[1:]].tolist())))
     return cons, max_violation

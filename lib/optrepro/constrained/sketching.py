@@ -22,7 +22,7 @@ costs :math:`2N^2`. A dense LU solve costs :math:`\tfrac23N^3 + 2N^2`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -69,7 +69,7 @@ def notebook_components(path: Path) -> str:
             continue
         source = "".join(cell.get("source", ""))
         try:
-            tree = ast.parse("\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))))
+            tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -120,7 +120,7 @@ def notebook_table(rows: list[dict]) -> str:
     for r in sorted((r for r in rows if r["status"] != "planned"), key=lambda r: (STATUSES.index(r["status"]), r["slug"])):
         smoke = ((load_evidence(r["slug"]) or {}).get("profiles") or {}).get("smoke") if r["status"] != "unverified" else None
         n = smoke["counts"] if smoke else {}
-        cell = lambda k: f"{n[k][0]}/{n[k][1]}" if k in n else "-"  # noqa: E731
+        cell = lambda k: f"{n[k][0]}/{n[k][1]}" if k in n else "-"  # noqa: B023 (used in this iteration)
         lines.append(f"| [{r['slug']}]({r['notebook']}) | {r['theme']} | {r['status']} | {r['scope'] or '-'} | "
                      f"{cell('central')} | {cell('supporting')} | {cell('sanity')} | {r['full_status'] or '-'} |")
     return "\n".join(lines)

@@ -19,9 +19,10 @@ import difflib
 import itertools
 import os
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -168,7 +169,7 @@ def select_profile(node: Any, profile: str) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw_paper_cached(path: str, mtime: float) -> tuple[dict, dict]:
     data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     data.pop("defaults", None)

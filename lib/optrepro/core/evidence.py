@@ -126,7 +126,7 @@ def verify(slugs: list[str], profile: str = "smoke", seeds: tuple[int, ...] = CL
         jobs_of = {s: [f"seed={s}", f"profile={profile}", *extra] for s in seeds}
         cfgs = {s: compose(slug, o) for s, o in jobs_of.items()}  # Hydra's global state: compose in this thread
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            results = list(pool.map(lambda s: _run_seed(slug, s, cfgs[s], jobs_of[s], out, log), seeds))
+            results = list(pool.map(lambda s: _run_seed(slug, s, cfgs[s], jobs_of[s], out, log), seeds))  # noqa: B023
         records = {seed: rec for seed, rec, _ in results if rec is not None}
         wall = {seed: w for seed, _, w in results}
         errors = [f"seed {seed}: {rec.get('error')}" for seed, rec, _ in results

@@ -94,7 +94,7 @@ def notears_linear(X, lambda1: float = 0.0, max_iter: int = 100, h_tol: float = 
     w = np.zeros(2 * d * d)
     rho, alpha, h = 1.0, 0.0, np.inf
     outer = solves = 0
-    for outer in range(1, max_iter + 1):
+    for outer in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         while rho < rho_max:
             sol = scipy.optimize.minimize(objective, w, args=(rho, alpha), method="L-BFGS-B", jac=True,
                                           bounds=bounds, options={"maxiter": lbfgs_maxiter})

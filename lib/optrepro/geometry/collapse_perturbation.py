@@ -218,7 +218,7 @@ def tied_minimizer(H0: Any, y: Any, lam_w: float, lam_h: float, beta: float, *, 
     eye = torch.eye(pr.d, dtype=P.dtype, device=P.device)
     rhs_fixed = pr.beta * pr.P0
     converged, it = False, 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported after the loop)
         W = _ridge_w(P, pr.Y, pr.n, pr.lam_w)
         P_new = torch.linalg.solve(W.T @ W + (pr.lam_h + pr.beta) * eye, W.T @ pr.Y + rhs_fixed)
         change = float(torch.linalg.matrix_norm(P_new - P)) / max(float(torch.linalg.matrix_norm(P_new)), 1e-300)

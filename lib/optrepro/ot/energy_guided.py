@@ -180,7 +180,7 @@ def maximize_quadratic_dual(m0: Tensor, S0: Tensor, m1: Tensor, S1: Tensor, eps:
 
     eye = torch.eye(d, dtype=S0.dtype)
     z = torch.cat([eye[iu[0], iu[1]], torch.zeros(d, dtype=S0.dtype)])
-    for k in range(1, iters + 1):
+    for k in range(1, iters + 1):  # noqa: B007 (the count is returned)
         zg = z.detach().requires_grad_(True)
         g, = torch.autograd.grad(J(zg), zg)
         H = torch.autograd.functional.hessian(J, z)

@@ -144,7 +144,7 @@ class EnsembleMLPMap(nn.Module):
         self.act = make_activation(activation)
 
     @classmethod
-    def from_maps(cls, maps: list[MLPMap], activation: str = "gelu") -> "EnsembleMLPMap":
+    def from_maps(cls, maps: list[MLPMap], activation: str = "gelu") -> EnsembleMLPMap:
         if len(maps) == 0:
             raise ValueError("invalid maps []: expected at least one MLPMap")
         linears = [[m for m in T.net if isinstance(m, nn.Linear)] for T in maps]

@@ -17,7 +17,8 @@ M. R. Hestenes, E. Stiefel, "Methods of conjugate gradients for solving linear s
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -13,7 +13,7 @@ Reference: J. Nocedal, S. J. Wright, *Numerical Optimization*, 2nd ed., Algorith
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["backtracking"]
 
