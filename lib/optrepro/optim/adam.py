@@ -85,10 +85,7 @@ class Adam(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one update; if ``closure`` is given, re-evaluate the loss with it and return it."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:

@@ -9,6 +9,7 @@ family's optimizers construct and step in milliseconds and behave otherwise exac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,3 +32,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         _unwrapped(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+    @staticmethod
+    def _evaluate(closure: Callable[[], Any] | None) -> Any:
+        """The loss of ``closure`` (re-evaluated with gradients enabled, as ``step(closure)`` promises), or None."""
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
