@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.attention_svm: softmax attention, its risk gradient and the Att-SVM.
+"""Tests for optrepro.models.attention_svm: softmax attention, its risk gradient and the Att-SVM.
 
 References: a per-sample numpy loop for the forward pass, torch.autograd and central finite differences for the
 gradients, a two-token closed form for the saturated regime, closed-form SVM solutions for orthogonal constraints,
@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy.optimize import nnls
 
-from optrepro.geometry.attention_svm import (
+from optrepro.models.attention_svm import (
     att_svm,
     att_svm_batch,
     attention_gd,

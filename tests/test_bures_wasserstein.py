@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.bures_wasserstein: the Bures-Wasserstein distance (exact and smoothed), its
+"""Tests for optrepro.problems.bures_wasserstein: the Bures-Wasserstein distance (exact and smoothed), its
 gradients, the deep linear generator, its balanced initialisation and GD training, and the critical points of
 Brechet et al. (2023). References: scipy.linalg.sqrtm, closed forms (commuting matrices, 1-D Gaussians), finite
 differences, brute-force minimisation."""
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from optrepro.geometry.bures_wasserstein import (
+from optrepro.problems.bures_wasserstein import (
     BWTarget,
     balanced_factorization,
     balanced_init,

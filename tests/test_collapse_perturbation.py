@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.collapse_perturbation: the model of features tied to input features H0 (Tirer, Huang,
+"""Tests for optrepro.problems.collapse_perturbation: the model of features tied to input features H0 (Tirer, Huang,
 Niles-Weed 2023), its solver, the central-path flow and the perturbation (linear-response) predictions."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
-from optrepro.geometry import nc1
-from optrepro.geometry.collapse_perturbation import (
+from optrepro.metrics import nc1
+from optrepro.problems.collapse_perturbation import (
     central_path_flow,
     class_block_spectrum,
     collapsed_minimizer,
@@ -204,7 +204,7 @@ def test_bad_inputs_raise_one_line_value_errors():
     with pytest.raises(ValueError, match="dim"):
         collapsed_minimizer(3, 2, 2, LW, LH)
     with pytest.raises(ValueError, match="method"):
-        from optrepro.geometry.collapse_perturbation import predicted_features
+        from optrepro.problems.collapse_perturbation import predicted_features
         W, H, yy = collapsed_minimizer(3, 2, 5, LW, LH)
         predicted_features(W, H, H, yy, LW, LH, 1.0, H, method="exact")
     assert one_hot(torch.tensor([1, 0, 1])).tolist() == [[0, 1, 0], [1, 0, 1]]

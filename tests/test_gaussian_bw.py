@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from optrepro.geometry.bures_wasserstein import bw_squared
+from optrepro.problems.bures_wasserstein import bw_squared
 from optrepro.ot.gaussian import kl, random_spd, sample
 from optrepro.vi import gaussian_bw as gbw
 

@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.matrix_sensing: symmetric and asymmetric factorized GD for matrix sensing
+"""Tests for optrepro.problems.matrix_sensing: symmetric and asymmetric factorized GD for matrix sensing
 (Xiong, Ding & Du, ICLR 2024)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 from optrepro.analysis.rates import power_law_exponent
-from optrepro.geometry.matrix_sensing import (
+from optrepro.problems.matrix_sensing import (
     SensingProblem,
     adjoint,
     asymmetric_grad,

@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.neural_collapse: NC1-NC4 on constructed collapsed and non-collapsed features, and
+"""Tests for optrepro.metrics.neural_collapse: NC1-NC4 on constructed collapsed and non-collapsed features, and
 against straightforward numpy re-computations."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from optrepro.geometry import (
+from optrepro.metrics import (
     between_class_covariance,
     class_counts,
     class_means,

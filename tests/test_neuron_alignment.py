@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.neuron_alignment: the two-layer ReLU network, its gradients, the alignment and
+"""Tests for optrepro.papers.early_neuron_alignment: the two-layer ReLU network, its gradients, the alignment and
 stable-rank metrics and the small-initialization GD run (Min, Mallada & Vidal, ICLR 2024)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from optrepro.geometry import neuron_alignment as na
+from optrepro.papers import early_neuron_alignment as na
 
 
 def gen(seed=0):

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from optrepro.geometry.real_network import MLPDeepLinear, measure_head, objective, train_network
+from optrepro.papers.neural_collapse_deep_linear import MLPDeepLinear, measure_head, objective, train_network
 
 
 def _data(n=24, d=5, k=3, seed=0, noise=0.3):

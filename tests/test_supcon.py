@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.supcon: the SupCon loss and its gradient against a naive loop, the projections, the
+"""Tests for optrepro.problems.supcon: the SupCon loss and its gradient against a naive loop, the projections, the
 batching schemes' invariants, and the geometry of the trained unconstrained feature model (Kini et al., 2024)."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-from optrepro.geometry import frame_distance
-from optrepro.geometry.supcon import (
+from optrepro.metrics import frame_distance
+from optrepro.problems.supcon import (
     SupConUFM,
     batching_condition,
     bind,

@@ -1,4 +1,4 @@
-"""Tests for optrepro.geometry.ufm: the deep linear unconstrained feature model, its training, its per-layer
+"""Tests for optrepro.problems.ufm: the deep linear unconstrained feature model, its training, its per-layer
 features and the closed-form minimiser of Dang et al. (2023)."""
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from optrepro.geometry import (
+from optrepro.metrics import class_means, collapse_metrics, frame_distance
+from optrepro.problems.ufm import (
     DeepLinearUFM,
-    class_means,
-    collapse_metrics,
-    frame_distance,
     imbalanced_collapse,
     layer_classifiers,
     layer_features,

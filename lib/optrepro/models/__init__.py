@@ -9,6 +9,9 @@
 * :mod:`optrepro.models.icnn` -- the input-convex network (ICNN) and its gradient map.
 * :mod:`optrepro.models.proximal_network` -- learned proximal networks (gradients of ICNNs), the
   proximal-matching loss, reference denoisers for a Laplace prior.
+* :mod:`optrepro.models.attention_svm` -- one-layer softmax attention (W and KQ parameterizations), its risk
+  gradient and gradient descent, and the max-margin Att-SVM its weights converge to in direction (Tarzanagh, Li,
+  Thrampoulidis & Oymak, 2023).
 
 * :mod:`optrepro.models.mlp` -- the plain MLP builder (:func:`mlp`) every module uses, activations by name.
 

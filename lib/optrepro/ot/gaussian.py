@@ -5,7 +5,7 @@ For :math:`\mu = \mathcal N(m_0, \Sigma_0)`, :math:`\nu = \mathcal N(m_1, \Sigma
 * **W2** (Dowson & Landau 1982; Givens & Shortt 1984):
   :math:`W_2^2 = \|m_0-m_1\|^2 + \mathrm{tr}\,\Sigma_0 + \mathrm{tr}\,\Sigma_1
   - 2\,\mathrm{tr}(\Sigma_0^{1/2}\Sigma_1\Sigma_0^{1/2})^{1/2}` (:func:`w2_squared`; the covariance part is
-  :func:`optrepro.geometry.bures_wasserstein.bw_squared`).
+  :func:`optrepro.problems.bures_wasserstein.bw_squared`).
 * **Brenier map** :math:`T(x) = m_1 + A(x - m_0)`,
   :math:`A = \Sigma_0^{-1/2}(\Sigma_0^{1/2}\Sigma_1\Sigma_0^{1/2})^{1/2}\Sigma_0^{-1/2}` (:func:`brenier_map`).
 * **Entropic OT** :math:`\min_\pi \mathbb E_\pi\|x-y\|^2 + \varepsilon\,\mathrm{KL}(\pi\,\|\,\mu\otimes\nu)`
@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int, check_nonnegative, check_positive
-from ..geometry.bures_wasserstein import bw_squared, psd_sqrt
+from ..problems.bures_wasserstein import bw_squared, psd_sqrt
 
 __all__ = ["EntropicGaussianPlan", "brenier_map", "bw2_uvp", "entropic_plan", "kl", "ou_marginal", "random_spd",
            "sample", "w2_squared"]

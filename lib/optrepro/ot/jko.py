@@ -51,7 +51,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_choice, check_int, check_positive
-from ..geometry.bures_wasserstein import psd_sqrt
+from ..problems.bures_wasserstein import psd_sqrt
 from ..models.icnn import ICNN
 from ..models.mlp import mlp
 from ..threads import one_cpu_thread_if

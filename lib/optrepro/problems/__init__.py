@@ -12,6 +12,20 @@
 * :mod:`optrepro.problems.hydrothermal` -- a synthetic multi-stage hydrothermal dispatch with stage LPs.
 
 The last two are imported by their module path.
+
+Problems from learning theory, also imported by their module path:
+
+* :mod:`optrepro.problems.matrix_sensing` -- low-rank matrix sensing by factorized gradient descent, symmetric
+  :math:`XX^T` and asymmetric :math:`FG^T` (Xiong, Ding & Du, ICLR 2024).
+* :mod:`optrepro.problems.ufm` -- the unconstrained feature model with a deep linear head (Dang et al., ICML 2023),
+  its full-batch gradient-descent training, per-layer features and classifiers, and the closed-form minimiser for
+  imbalanced (and balanced) classes.
+* :mod:`optrepro.problems.collapse_perturbation` -- the unconstrained feature model with features tied to input
+  features (Tirer, Huang & Niles-Weed, ICML 2023): exact minimiser, central-path flow, linear response.
+* :mod:`optrepro.problems.supcon` -- the supervised contrastive loss in the unconstrained feature model with and
+  without a final ReLU, and the batching (batch-binding) schemes of Kini et al. (ICLR 2024).
+* :mod:`optrepro.problems.bures_wasserstein` -- the Bures-Wasserstein distance, and generative deep linear networks
+  trained with the (smoothed) Bures-Wasserstein loss: critical points, gradient descent (Brechet et al., ICML 2023).
 """
 
 from .online_linear import (

@@ -43,7 +43,7 @@ Bruna (2022), whose minimisers all collapse exactly when :math:`c = \sqrt{\lambd
   :math:`\sigma_{\max}(F_{k\tilde k}) = 2\beta^{-1}\lambda_H(1 - \sqrt{\lambda_H\lambda_W})`, with
   :math:`F_{k\tilde k}` of rank one.
 
-Layout: as in :mod:`optrepro.geometry.neural_collapse`, the public functions take and return features as (N, d)
+Layout: as in :mod:`optrepro.metrics.neural_collapse`, the public functions take and return features as (N, d)
 arrays, one row per sample (the transpose of the paper's H), labels ``y`` (N,) in 0..K-1 with every class of the
 same size n, and classifiers W (K, d). Everything runs in float64 on the features' device.
 
@@ -64,7 +64,7 @@ from torch import Tensor
 
 from ..checks import check_nonnegative, check_positive
 from ..solvers import conjugate_gradient
-from .neural_collapse import between_class_covariance, within_class_covariance
+from ..metrics.neural_collapse import between_class_covariance, within_class_covariance
 
 __all__ = [
     "TiedSolution",

@@ -11,7 +11,7 @@ and :math:`W_M \in \mathbb R^{K\times d}`, bias-free (optionally an unregularise
 
 The features entering head layer m are :math:`h_m = W_{m-1}\cdots W_1 h_1` and the classifier acting on them
 is :math:`W_M\cdots W_m` (:meth:`MLPDeepLinear.head_features`, :meth:`MLPDeepLinear.head_classifiers`), the
-same pairs as :func:`optrepro.geometry.ufm.layer_features` / ``layer_classifiers`` of the unconstrained feature
+same pairs as :func:`optrepro.problems.ufm.layer_features` / ``layer_classifiers`` of the unconstrained feature
 model, where :math:`H_1` is free instead of produced by the backbone.
 
 **Objective** (:func:`objective`), on N samples with one-hot targets :math:`y_i`:
@@ -29,7 +29,7 @@ orthogonal frame (a simplex ETF with the bias).
 with Adam) or heavy-ball SGD (:func:`optrepro.optim.adam_step`, :func:`optrepro.optim.sgd_step`, the updates of
 ``torch.optim.Adam`` and ``torch.optim.SGD(momentum=mu)``), :math:`g` the gradient of :func:`objective` on the
 batch (so weight decay is the coupled L2 of ``torch.optim``'s ``weight_decay``). :func:`measure_head` gives the training accuracy
-and :func:`optrepro.geometry.neural_collapse.collapse_metrics` at every head layer.
+and :func:`optrepro.metrics.neural_collapse.collapse_metrics` at every head layer.
 
 Reference: H. Dang, T. Tran, S. Osher, H. Tran-The, N. Ho, T. Nguyen. "Neural Collapse in Deep Linear Networks:
 From Balanced to Imbalanced Data." ICML 2023, arXiv:2301.00437.
@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..optim import adam_step, sgd_step
-from .neural_collapse import CollapseMetrics, collapse_metrics
+from ..metrics.neural_collapse import CollapseMetrics, collapse_metrics
 
 __all__ = ["OPTIMIZERS", "MLPDeepLinear", "objective", "HeadRecord", "measure_head", "NetworkTrace",
            "train_network"]

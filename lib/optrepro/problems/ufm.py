@@ -14,7 +14,7 @@ the training problem is
 gradient descent with heavy-ball momentum (the update of ``torch.optim.SGD``, which the paper's synthetic experiments
 use) on any device. The features seen by layer m are :math:`H_m = W_{m-1}\cdots W_1 H_1` (m = 1..M) and the
 classifier acting on them is :math:`W_M \cdots W_m`; :func:`layer_features` and :func:`layer_classifiers` return
-both, in the (N, d) / (K, d) layout of :mod:`optrepro.geometry.neural_collapse`.
+both, in the (N, d) / (K, d) layout of :mod:`optrepro.metrics.neural_collapse`.
 
 What the paper proves about the global minimisers (d >= K):
 

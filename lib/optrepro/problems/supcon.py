@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_int, check_positive
-from .neural_collapse import class_means, frame_distance, nc1
+from ..metrics.neural_collapse import class_means, frame_distance, nc1
 
 __all__ = [
     "REDUCTIONS",
@@ -351,7 +351,7 @@ class SupConGeometry:
 
 @torch.no_grad()
 def supcon_geometry(Z: Tensor, y: Tensor) -> SupConGeometry:
-    """:class:`SupConGeometry` of embeddings Z (N, d) with labels y, using ``optrepro.geometry.neural_collapse``."""
+    """:class:`SupConGeometry` of embeddings Z (N, d) with labels y, using ``optrepro.metrics.neural_collapse``."""
     M = class_means(Z, y)
     norms = M.norm(dim=1)
     U = M / norms.unsqueeze(1)
