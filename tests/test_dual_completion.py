@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 from optrepro.constrained.dual_completion import (BoxLP, DualNet, complete_duals, dual_bound, dual_violation,
-                                                  highs_reference, multi_knapsack, project_duals,
-                                                  sample_knapsack_instances, train_dll)
+                                                  highs_reference, project_duals, train_dll)
+from optrepro.problems.knapsack import multi_knapsack, sample_knapsack_instances
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -112,7 +112,7 @@ def test_bad_graph_inputs():
 def test_two_moons_matches_sklearn():
     from sklearn.datasets import make_moons
 
-    from optrepro.constrained.manifold_smooth import two_moons
+    from optrepro.data.two_moons import two_moons
     x, y = two_moons(101, 0.0, np.random.default_rng(0))
     xs, ys = make_moons(101, noise=0.0, shuffle=False)
     order = np.lexsort((x[:, 1], x[:, 0], y))

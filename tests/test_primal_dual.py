@@ -1,12 +1,14 @@
-"""Primal-dual constrained learning (optrepro.constrained.primal_dual) against cvxpy and constructed cases."""
+"""Primal-dual constrained learning (optrepro.constrained.primal_dual; the width sweep's data, metric and model) against cvxpy and constructed cases."""
 import cvxpy as cp
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from optrepro.constrained.primal_dual import (WidthEnsemble, dual_step, demographic_parity_gaps, fair_tabular,
-                                              lagrangian, load_compas, mlp, primal_dual, project_duals, violation)
+from optrepro.constrained.primal_dual import dual_step, lagrangian, primal_dual, project_duals, violation
+from optrepro.data.fairness import fair_tabular, load_compas
+from optrepro.metrics.fairness import demographic_parity_gaps
+from optrepro.papers.constrained_learning_dual_feasibility import WidthEnsemble
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,7 +87,6 @@ def test_width_ensemble_members_equal_their_own_networks():
     torch.testing.assert_close(out[1], h @ ens.W2[1, :2] + ens.b2[1])
     (out ** 2).sum().backward()
     assert ens.W1.grad[1, :, 2:].abs().max() == 0 and ens.W2.grad[0].abs().max() == 0  # masked units never move
-    assert isinstance(mlp(3, 0), nn.Linear) and mlp(3, 4)(X.float()).shape == (7, 1)
 
 
 def test_demographic_parity_and_data():
@@ -124,6 +125,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="invalid dual_lr -1"):
         dual_step(torch.zeros(2), torch.zeros(2), -1)
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
-        mlp(2, 3, "gelu")
+        WidthEnsemble(2, [3], "gelu")
     with pytest.raises(ValueError, match="both groups"):
         demographic_parity_gaps(torch.rand(4), torch.ones(4, dtype=torch.long))

@@ -5,11 +5,11 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from optrepro.data.image_classification import classification_data
 from optrepro.constrained.projection_training import (
     MLPParams,
     ProjectionMLP,
     accuracy,
-    classification_data,
     init_mlp,
     label_violation,
     predict,
@@ -145,7 +145,7 @@ def test_training_loops_learn_and_agree_on_shapes():
 
 
 def test_digits_reader_matches_scikit_learn():
-    from optrepro.constrained.projection_training import _digits
+    from optrepro.data.image_classification import _digits
     from sklearn.datasets import load_digits
 
     X, Y = _digits()

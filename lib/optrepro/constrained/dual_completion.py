@@ -35,8 +35,8 @@ the projection and the positive/negative parts), and its objective is a valid La
 and piecewise linear in :math:`y`; its (super)gradient is :math:`b - Ax^\star(y)` with :math:`x^\star(y)` the box
 minimizer.
 
-The instance family here is the LP relaxation of the **multi-dimensional knapsack** (the paper's linear experiment):
-:math:`\max p^\top x` s.t. :math:`Ax \le b`, :math:`0 \le x \le 1`, written as a minimization with :math:`c = -p`.
+The paper's linear experiment, the LP relaxation of the multi-dimensional knapsack, is in
+:mod:`optrepro.problems.knapsack`.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ from optrepro.threads import one_cpu_thread_if
 from optrepro.train import fit as train
 
 __all__ = ["BoxLP", "DualNet", "HiGHSReference", "complete_duals", "dual_bound", "dual_violation", "highs_reference",
-           "multi_knapsack", "project_duals", "relative_gap", "sample_knapsack_instances", "train_dll"]
+           "project_duals", "relative_gap", "train_dll"]
 
 PROJECTIONS = ("relu", "softplus")
 
@@ -101,32 +101,6 @@ class BoxLP:
         A = self.A.detach().cpu().numpy()
         return LinearProgram(np.asarray(c, float), A_eq=A[: self.m_eq], A_ub=A[self.m_eq:],
                              lower=self.lower.cpu().numpy(), upper=self.upper.cpu().numpy())
-
-
-def multi_knapsack(m: int, n: int, generator: torch.Generator, dtype=torch.float64) -> BoxLP:
-    """The LP relaxation structure of a multi-dimensional knapsack: weights ``A`` ~ U(0, 1) (m, n), ``0 <= x <= 1``."""
-    m, n = check_int("m", m, 1), check_int("n", n, 1)
-    A = torch.rand(m, n, generator=generator, dtype=torch.float64).to(dtype)
-    return BoxLP(A, torch.zeros(n, dtype=dtype), torch.ones(n, dtype=dtype), m_eq=0)
-
-
-def sample_knapsack_instances(lp: BoxLP, count: int, generator: torch.Generator, tightness=(0.2, 0.6),
-                              correlation: float = 0.5):
-    """``count`` instances ``(c, b)`` of the family: profits correlated with the weights, capacities a random fraction.
-
-    Profit ``p_j = mean_i A_ij + correlation * U(0, 1)`` (``c = -p``), capacity ``b_i = t_i * sum_j A_ij`` with
-    ``t_i ~ U(tightness)``. Returns ``c`` (count, n) and ``b`` (count, m) on ``lp``'s device.
-    """
-    count = check_int("count", count, 1)
-    lo, hi = tightness
-    if not 0 < lo <= hi < 1:
-        raise ValueError(f"invalid tightness {tightness!r}: expected 0 < low <= high < 1")
-    A = lp.A.detach().cpu().double()
-    p = A.mean(0) + correlation * torch.rand(count, lp.n, generator=generator, dtype=torch.float64)
-    t = lo + (hi - lo) * torch.rand(count, lp.m, generator=generator, dtype=torch.float64)
-    b = t * A.sum(1)
-    kw = {"dtype": lp.A.dtype, "device": lp.A.device}
-    return (-p).to(**kw), b.to(**kw)
 
 
 def project_duals(raw: torch.Tensor, m_eq: int, kind: str = "relu") -> torch.Tensor:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from optrepro.checks import check_choice, check_int, check_nonnegative, check_positive
@@ -50,24 +49,10 @@ from optrepro.constrained.primal_dual import dual_step
 from optrepro.threads import one_cpu_thread_if
 from optrepro.optim import Adam
 
-__all__ = ["METHODS", "two_moons", "Graph", "knn_graph", "laplacian", "local_smoothness", "lipschitz_estimate", "BatchedMLP",
+__all__ = ["METHODS", "Graph", "knn_graph", "laplacian", "local_smoothness", "lipschitz_estimate", "BatchedMLP",
            "SmoothResult", "train_smooth", "dual_step"]
 
 METHODS = ("primal_dual", "laplacian", "erm")
-
-
-def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaving half circles, the construction of scikit-learn's ``make_moons`` (``n // 2`` points on the
-    upper moon, label 0; the rest on the lower one, label 1; shuffled; Gaussian noise of standard deviation ``noise``).
-    Written out because importing ``sklearn.datasets`` costs seconds on a busy CPU."""
-    n, noise = check_int("n", n, 2), check_nonnegative("noise", noise)
-    n_out = n // 2
-    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
-    x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
-                        np.stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5], 1)])
-    y = np.concatenate([np.zeros(n_out, int), np.ones(n - n_out, int)])
-    perm = rng.permutation(n)
-    return x[perm] + rng.normal(scale=noise, size=(n, 2)), y[perm]
 
 
 @dataclass

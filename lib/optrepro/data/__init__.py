@@ -5,6 +5,12 @@
 * :mod:`optrepro.data.vision` -- MNIST from ``<data_dir>/mnist.npz`` (the Keras layout); a missing file is a
   one-line error naming the expected path.
 * :mod:`optrepro.data.subsets` -- class-balanced and class-imbalanced subsets of a labelled dataset.
+* :mod:`optrepro.data.two_moons` -- scikit-learn's two-moons construction without scikit-learn (imported by its
+  module path).
+* :mod:`optrepro.data.image_classification` -- flattened digits (scikit-learn's bundled file) or local MNIST as
+  train/test tensors (imported by its module path).
+* :mod:`optrepro.data.fairness` -- two-group tabular data for fairness constraints: a synthetic set and COMPAS
+  from ``<data_dir>/compas-scores-two-years.csv`` (imported by its module path).
 """
 
 from .mnist1d import Dataset, load_mnist1d

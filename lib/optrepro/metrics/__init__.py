@@ -3,6 +3,8 @@
 * :mod:`optrepro.metrics.neural_collapse` -- the neural-collapse metrics NC1-NC4 for features H (N, d), labels y
   and a classifier W (K, d): within-class variability, distance of class means / classifier rows from a simplex
   ETF or an orthogonal frame, self-duality, agreement with the nearest-class-centre rule.
+* :mod:`optrepro.metrics.fairness` -- demographic-parity gaps of predicted probabilities between two groups
+  (imported by its module path).
 """
 
 from .neural_collapse import (

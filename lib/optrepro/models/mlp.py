@@ -11,7 +11,7 @@ initialization (weight, then bias, uniform in :math:`\pm 1/\sqrt{\text{fan-in}}`
 network as a hand-written ``nn.Sequential`` of the same layers; ``model[2 * l]`` is the ``l``-th linear layer.
 
 Special architectures live beside it: input-convex (:mod:`optrepro.models.icnn`), monotone-constrained
-(:mod:`optrepro.models.monotonic`), batched ensembles (:class:`optrepro.constrained.primal_dual.WidthEnsemble`).
+(:mod:`optrepro.models.monotonic`), batched ensembles (:class:`optrepro.papers.constrained_learning_dual_feasibility.WidthEnsemble`).
 """
 from __future__ import annotations
 

@@ -8,6 +8,9 @@ problems go to their families: optim/, solvers/, models/, problems/, metrics/, .
 * :mod:`optrepro.papers.neural_collapse_deep_linear` -- notebooks/neural-collapse-deep-linear.ipynb: the
   practical-network experiment of Dang et al. (ICML 2023), an MLP feature extractor with a bias-free deep linear
   head, its training and neural collapse at every head layer.
+* :mod:`optrepro.papers.constrained_learning_dual_feasibility` --
+  notebooks/constrained-learning-dual-feasibility.ipynb: the width sweep of Elenter, Chamon & Ribeiro (ICLR 2024),
+  demographic-parity-constrained training of a batched ensemble of widths by dual ascent.
 
 Each is imported by its module path.
 """

@@ -10,8 +10,9 @@
 * :mod:`optrepro.problems.equality_constrained` -- Hock-Schittkowski problems with equality constraints and their
   published optima, constrained logistic regression, Poisson (PDE-constrained) control.
 * :mod:`optrepro.problems.hydrothermal` -- a synthetic multi-stage hydrothermal dispatch with stage LPs.
+* :mod:`optrepro.problems.knapsack` -- the LP relaxation of the multi-dimensional knapsack as a family of boxed LPs.
 
-The last two are imported by their module path.
+The last three are imported by their module path.
 
 Problems from learning theory, also imported by their module path:
 
