@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from optrepro.convex_nn import admm, breast_cancer, solve_cvxpy
+from optrepro.convex_nn import admm, solve_cvxpy
+from optrepro.data.binary_classification import breast_cancer
 from optrepro.convex_nn.arrangements import _BLOCK
 from optrepro.convex_nn.convex_program import cone_violation, convex_objective
 

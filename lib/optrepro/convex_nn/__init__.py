@@ -6,7 +6,6 @@
   reference solution, and the ReLU network recovered from a convex solution.
 * :mod:`optrepro.convex_nn.admm` -- the ADMM of Bai, Gautam & Sojoudi (u-step matrix factorized once).
 * :mod:`optrepro.convex_nn.nonconvex` -- the baseline: the same network trained by Adam/SGD with weight decay.
-* :mod:`optrepro.convex_nn.datasets` -- breast cancer (scikit-learn) and a binary MNIST subset from the data folder.
 * :mod:`optrepro.convex_nn.optimal_sets` -- optimal sets and solution paths (Mishkin & Pilanci 2023): pruning to
   minimal models, the polytope of optimal models, the regularization path.
 * :mod:`optrepro.convex_nn.parallel_linear` -- standard and parallel deep linear networks with weight decay, their
@@ -41,7 +40,6 @@ from .convex_program import (
     recover_network,
     solve_cvxpy,
 )
-from .datasets import binary_mnist, breast_cancer, with_bias
 from .nonconvex import OPTIMIZERS, NonconvexResult, train_relu_networks
 
 __all__ = [
@@ -52,8 +50,6 @@ __all__ = [
     "NonconvexResult",
     "ReLUNetwork",
     "admm",
-    "binary_mnist",
-    "breast_cancer",
     "cone_violation",
     "convex_objective",
     "convex_predict",
@@ -70,5 +66,4 @@ __all__ = [
     "solve_cvxpy",
     "train_relu_networks",
     "unique_patterns",
-    "with_bias",
 ]

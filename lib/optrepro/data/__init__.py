@@ -5,6 +5,8 @@
 * :mod:`optrepro.data.vision` -- MNIST from ``<data_dir>/mnist.npz`` (the Keras layout); a missing file is a
   one-line error naming the expected path.
 * :mod:`optrepro.data.subsets` -- class-balanced and class-imbalanced subsets of a labelled dataset.
+* :mod:`optrepro.data.binary_classification` -- breast cancer (scikit-learn) and a binary MNIST subset, standardized
+  with a bias column and labels +-1 (imported by its module path).
 * :mod:`optrepro.data.two_moons` -- scikit-learn's two-moons construction without scikit-learn (imported by its
   module path).
 * :mod:`optrepro.data.image_classification` -- flattened digits (scikit-learn's bundled file) or local MNIST as

@@ -1,4 +1,4 @@
-"""Binary classification data for the convex-network notebooks: scikit-learn's breast cancer and a binary MNIST
+"""Binary classification data (used by the convex-network notebooks and benchmarks/admm_vs_pyscnn.py): scikit-learn's breast cancer and a binary MNIST
 subset read from the project's data folder (no download).
 
 Features are standardized on the chosen subset, a constant column is appended (the network's hidden-layer bias:
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int
-from ..data.vision import load_mnist
+from .vision import load_mnist
 
 __all__ = ["binary_mnist", "breast_cancer", "with_bias"]
 
