@@ -5,17 +5,14 @@ import numpy as np
 import pytest
 import torch
 from optrepro.constrained.lp_layer import lp_value, solve_lp
+from optrepro.constrained.ts_ddr import TargetPolicy, policy_rollout, realized_storage, train_policy
 from optrepro.problems.hydrothermal import (
-    TargetPolicy,
     make_system,
     myopic_rollout,
     perfect_foresight,
-    policy_rollout,
-    realized_storage,
     resolve_decision,
     sample_inflows,
     stage_lp,
-    train_policy,
     tree_lp,
 )
 

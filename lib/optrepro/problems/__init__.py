@@ -9,7 +9,8 @@
   & Kumar (2018) on [-1, 1], and :func:`run_online` to run any optimizer on them.
 * :mod:`optrepro.problems.equality_constrained` -- Hock-Schittkowski problems with equality constraints and their
   published optima, constrained logistic regression, Poisson (PDE-constrained) control.
-* :mod:`optrepro.problems.hydrothermal` -- a synthetic multi-stage hydrothermal dispatch with stage LPs.
+* :mod:`optrepro.problems.hydrothermal` -- a synthetic multi-stage hydrothermal dispatch with stage LPs and its
+  baselines (the TS-DDR policy trained on it: :mod:`optrepro.constrained.ts_ddr`).
 * :mod:`optrepro.problems.knapsack` -- the LP relaxation of the multi-dimensional knapsack as a family of boxed LPs.
 
 The last three are imported by their module path.
