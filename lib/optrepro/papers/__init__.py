@@ -11,6 +11,8 @@ problems go to their families: optim/, solvers/, models/, problems/, metrics/, .
 * :mod:`optrepro.papers.constrained_learning_dual_feasibility` --
   notebooks/constrained-learning-dual-feasibility.ipynb: the width sweep of Elenter, Chamon & Ribeiro (ICLR 2024),
   demographic-parity-constrained training of a batched ensemble of widths by dual ascent.
+* :mod:`optrepro.papers.energy_guided_eot` -- notebooks/energy-guided-eot.ipynb: the Gaussian benchmark of
+  energy-guided EOT (an MLP potential between two Gaussians, BW2-UVP against the closed-form plan).
 
 Each is imported by its module path.
 """
