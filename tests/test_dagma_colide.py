@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from optrepro.dag.colide import (ConcomitantScore, colide, heteroscedastic_scales, normalized_shd,
-                                 simulate_heteroscedastic_sem)
+from optrepro.dag.colide import ConcomitantScore, colide
+from optrepro.dag.sem import heteroscedastic_scales, normalized_shd, simulate_heteroscedastic_sem
 from optrepro.dag.dagma import (LeastSquaresScore, centered_gram, dagma_linear, logdet_acyclicity,
                                 logdet_acyclicity_grad, path_following)
 from optrepro.dag.sem import edge_weights, random_dag, structural_metrics

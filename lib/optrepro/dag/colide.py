@@ -17,18 +17,16 @@ Both are jointly convex in :math:`(W, \sigma)` for :math:`\sigma > 0`; the scale
 (``optrepro.dag.dagma.path_following``), alternating an Adam step on :math:`W`, with gradient
 :math:`\nabla_W S = -S(I-W)\,\mathrm{diag}(1/\sigma)`, and the closed-form scale update above.
 
-Data for the heteroscedastic experiments (the paper's "NV" setting): :math:`X_j = \sum_i W_{ij}X_i + \sigma_jZ_j`,
-:math:`Z_j\sim\mathcal N(0,1)`, with variances :math:`\sigma_j^2\sim U[0.5, 10]` (times a noise-level factor here).
+The heteroscedastic ("NV") data of the experiments and the normalized SHD are in :mod:`optrepro.dag.sem`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from optrepro.checks import check_choice, check_int, check_positive
+from optrepro.checks import check_choice, check_positive
 from optrepro.dag.dagma import PathResult, centered_gram, path_following
-from optrepro.dag.sem import is_dag, structural_metrics
 
-__all__ = ["ConcomitantScore", "colide", "heteroscedastic_scales", "simulate_heteroscedastic_sem", "normalized_shd"]
+__all__ = ["ConcomitantScore", "colide"]
 
 KINDS = ("ev", "nv")
 
@@ -73,37 +71,3 @@ def colide(X, kind: str = "nv", lambda1: float = 0.05, sigma_min: float = 1e-8, 
     The returned ``scale`` is the estimated noise standard deviation (a number for EV, one per node for NV).
     """
     return path_following(ConcomitantScore(centered_gram(X), kind, sigma_min), lambda1=lambda1, **kwargs)
-
-
-def heteroscedastic_scales(d: int, var_low: float = 0.5, var_high: float = 10.0, level: float = 1.0,
-                           rng=None) -> np.ndarray:
-    """Noise standard deviations ``sqrt(level * u_j)``, ``u_j ~ U[var_low, var_high]`` (the paper's NV setting)."""
-    d = check_int("d", d, 1)
-    var_low, var_high = check_positive("var_low", var_low), check_positive("var_high", var_high)
-    if var_low > var_high:
-        raise ValueError(f"invalid var_low {var_low}: expected var_low <= var_high = {var_high}")
-    level = check_positive("level", level)
-    rng = np.random.default_rng(rng)
-    return np.sqrt(level * rng.uniform(var_low, var_high, size=d))
-
-
-def simulate_heteroscedastic_sem(W, n: int, noise_scales, rng=None) -> np.ndarray:
-    """``n`` samples of ``X = XW + Z diag(noise_scales)``, ``Z`` standard normal: ``Z diag(sigma) (I-W)^{-1}``."""
-    W = np.asarray(W, dtype=float)
-    if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise ValueError(f"invalid W of shape {W.shape}: expected a square (d, d) matrix")
-    n = check_int("n", n, 1)
-    sig = np.asarray(noise_scales, dtype=float)
-    if sig.shape != (W.shape[0],) or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
-        raise ValueError(f"invalid noise_scales of shape {sig.shape}: expected {W.shape[0]} finite positive numbers")
-    if not is_dag(W):
-        raise ValueError("invalid W: expected the weighted adjacency matrix of a DAG, got a graph with a cycle")
-    rng = np.random.default_rng(rng)
-    Z = rng.standard_normal((n, W.shape[0])) * sig
-    return np.linalg.solve((np.eye(W.shape[0]) - W).T, Z.T).T
-
-
-def normalized_shd(B_true, W_est) -> float:
-    """SHD divided by the number of edges of the true graph (0 = exact recovery)."""
-    B = np.asarray(B_true) != 0
-    return structural_metrics(B, W_est)["shd"] / max(int(B.sum()), 1)

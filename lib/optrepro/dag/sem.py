@@ -12,7 +12,9 @@ matrix is :math:`X = Z(I-W)^{-1}` with :math:`Z_{kj}\sim\mathcal N(0,\sigma^2)` 
   (Barabasi-Albert, :math:`k` edges per new node, "SF\ *k*"), nodes randomly permuted; weights uniform on
   :math:`\pm[0.5, 2]`.
 * SHD (structural Hamming distance, NOTEARS' ``count_accuracy``): missing + extra + reversed edges, a reversed edge
-  counted once.
+  counted once; :func:`normalized_shd` divides it by the number of true edges.
+* Heteroscedastic data (CoLiDE's "NV" setting, Saboksayr, Mateos & Tepper, ICLR 2024): :math:`X_j = \sum_i W_{ij}X_i + \sigma_jZ_j`,
+  :math:`Z_j\sim\mathcal N(0,1)`, with variances :math:`\sigma_j^2\sim U[0.5, 10]` (times a noise-level factor here).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import scipy.linalg
 from optrepro.checks import check_choice, check_int, check_positive
 
 __all__ = ["random_dag", "edge_weights", "simulate_linear_sem", "ls_score", "ls_score_gram", "acyclicity",
-           "acyclicity_grad", "is_dag", "topological_order", "order_mask", "structural_metrics"]
+           "acyclicity_grad", "is_dag", "topological_order", "order_mask", "structural_metrics",
+           "heteroscedastic_scales", "simulate_heteroscedastic_sem", "normalized_shd"]
 
 GRAPH_TYPES = ("ER", "SF")
 
@@ -164,3 +167,37 @@ def structural_metrics(B_true, W_est) -> dict:
     n_true, n_est = int(B.sum()), int(E.sum())
     return {"shd": missing + extra + reverse, "missing": missing, "extra": extra, "reverse": reverse,
             "tpr": correct / max(n_true, 1), "fdr": (n_est - correct) / max(n_est, 1), "nnz": n_est}
+
+
+def heteroscedastic_scales(d: int, var_low: float = 0.5, var_high: float = 10.0, level: float = 1.0,
+                           rng=None) -> np.ndarray:
+    """Noise standard deviations ``sqrt(level * u_j)``, ``u_j ~ U[var_low, var_high]`` (the paper's NV setting)."""
+    d = check_int("d", d, 1)
+    var_low, var_high = check_positive("var_low", var_low), check_positive("var_high", var_high)
+    if var_low > var_high:
+        raise ValueError(f"invalid var_low {var_low}: expected var_low <= var_high = {var_high}")
+    level = check_positive("level", level)
+    rng = np.random.default_rng(rng)
+    return np.sqrt(level * rng.uniform(var_low, var_high, size=d))
+
+
+def simulate_heteroscedastic_sem(W, n: int, noise_scales, rng=None) -> np.ndarray:
+    """``n`` samples of ``X = XW + Z diag(noise_scales)``, ``Z`` standard normal: ``Z diag(sigma) (I-W)^{-1}``."""
+    W = np.asarray(W, dtype=float)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"invalid W of shape {W.shape}: expected a square (d, d) matrix")
+    n = check_int("n", n, 1)
+    sig = np.asarray(noise_scales, dtype=float)
+    if sig.shape != (W.shape[0],) or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+        raise ValueError(f"invalid noise_scales of shape {sig.shape}: expected {W.shape[0]} finite positive numbers")
+    if not is_dag(W):
+        raise ValueError("invalid W: expected the weighted adjacency matrix of a DAG, got a graph with a cycle")
+    rng = np.random.default_rng(rng)
+    Z = rng.standard_normal((n, W.shape[0])) * sig
+    return np.linalg.solve((np.eye(W.shape[0]) - W).T, Z.T).T
+
+
+def normalized_shd(B_true, W_est) -> float:
+    """SHD divided by the number of edges of the true graph (0 = exact recovery)."""
+    B = np.asarray(B_true) != 0
+    return structural_metrics(B, W_est)["shd"] / max(int(B.sum()), 1)
