@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import scramble_parameters
+from optrepro.problems.hammerstein import hammerstein_plant, plant_dataset
 from optrepro.models.input_convex_lstm import (
     ICLSTM,
     PlainLSTM,
     economic_objective,
-    hammerstein_plant,
     make_surrogate,
     midpoint_convexity_gap,
     optimize_controls,
-    plant_dataset,
     train_surrogate,
 )
 
@@ -93,7 +92,8 @@ def test_training_and_control_optimization_decrease_objective():
 
 
 def test_plant_model_matches_plant_and_true_problem_has_several_optima():
-    from optrepro.models.input_convex_lstm import PlantModel, surrogate_input
+    from optrepro.models.input_convex_lstm import surrogate_input
+    from optrepro.problems.hammerstein import PlantModel
     g = torch.Generator().manual_seed(0)
     u, x0 = torch.rand(3, 4, generator=g, dtype=D64), torch.randn(3, generator=g, dtype=D64)
     m = PlantModel(ripple=0.15).to(D64)

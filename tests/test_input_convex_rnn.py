@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 import torch
 from conftest import scramble_parameters
+from optrepro.data.cstr import cstr_dataset, standardize
 from optrepro.models.input_convex_rnn import (
     ICLRNN,
-    cstr_dataset,
     fit,
     lipschitz_bound,
     midpoint_violation,
     noisy_mse,
     recurrent_baseline,
-    standardize,
 )
 
 D64 = torch.float64

@@ -6,14 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import scramble_parameters
+from optrepro.data.monotone_targets import TARGETS, monotone_target
 from optrepro.models.monotonic import (
-    TARGETS,
     MonotoneDense,
     concave,
     convex_monotone_floor,
     fit,
     max_decrease,
-    monotone_target,
     monotonic_mlp,
     saturated,
     sign_constrained_relu_mlp,

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import optrepro.models.proximal_network as pn
+import optrepro.problems.laplace_denoising as ld
 import pytest
 import torch
 
@@ -34,35 +35,35 @@ def test_lpn_1d_nondecreasing_on_grid():
 
 def test_soft_threshold_closed_form():
     y = np.array([-3.0, -1.0, -0.4, 0.0, 0.7, 2.5])
-    assert np.allclose(pn.soft_threshold(y, 1.0), [-2.0, 0.0, 0.0, 0.0, 0.0, 1.5])
-    t = pn.soft_threshold(torch.tensor(y), 0.5)
+    assert np.allclose(ld.soft_threshold(y, 1.0), [-2.0, 0.0, 0.0, 0.0, 0.0, 1.5])
+    t = ld.soft_threshold(torch.tensor(y), 0.5)
     assert torch.allclose(t, torch.tensor([-2.5, -0.5, 0.0, 0.0, 0.2, 2.0], dtype=torch.float64))
     # it is the prox of t|x|: minimizes 0.5 (x - y)^2 + t |x| over a fine grid
     xs = np.linspace(-5, 5, 200001)
     for yi in y:
         obj = 0.5 * (xs - yi) ** 2 + 0.8 * np.abs(xs)
-        assert pn.soft_threshold(yi, 0.8) == pytest.approx(xs[np.argmin(obj)], abs=1e-4)
+        assert ld.soft_threshold(yi, 0.8) == pytest.approx(xs[np.argmin(obj)], abs=1e-4)
     with pytest.raises(ValueError, match="threshold"):
-        pn.soft_threshold(y, -1.0)
+        ld.soft_threshold(y, -1.0)
 
 
 def test_mmse_denoiser_against_monte_carlo():
     b, sigma = 1.0, 1.0
     ys = np.array([-2.5, -1.0, 0.0, 0.3, 1.0, 2.0, 4.0])
-    q = pn.laplace_mmse_denoiser(ys, b, sigma)
+    q = ld.laplace_mmse_denoiser(ys, b, sigma)
     rng = np.random.default_rng(0)
     x = rng.laplace(0.0, b, 1_000_000)
     for yi, qi in zip(ys, q):  # self-normalized importance sampling from the prior
         w = np.exp(-((yi - x) ** 2) / (2 * sigma**2))
         assert qi == pytest.approx((w * x).sum() / w.sum(), abs=6e-3)
     assert q[2] == pytest.approx(0.0, abs=1e-12)  # odd function
-    assert np.allclose(pn.laplace_mmse_denoiser(-ys, b, sigma), -q)
+    assert np.allclose(ld.laplace_mmse_denoiser(-ys, b, sigma), -q)
     # large |y|: E[x|y] -> y - sigma^2 / b (the Gaussian posterior on the far side of the kink)
-    assert pn.laplace_mmse_denoiser(12.0, b, sigma) == pytest.approx(11.0, abs=1e-6)
+    assert ld.laplace_mmse_denoiser(12.0, b, sigma) == pytest.approx(11.0, abs=1e-6)
     # more nodes change nothing: the quadrature has converged
-    assert np.allclose(pn.laplace_mmse_denoiser(ys, b, sigma, nodes=400), q, atol=1e-10)
+    assert np.allclose(ld.laplace_mmse_denoiser(ys, b, sigma, nodes=400), q, atol=1e-10)
     with pytest.raises(ValueError, match="sigma"):
-        pn.laplace_mmse_denoiser(ys, b, 0.0)
+        ld.laplace_mmse_denoiser(ys, b, 0.0)
 
 
 def test_proximal_matching_loss_values():
@@ -86,11 +87,11 @@ def test_gamma_schedule_and_train_errors():
     with pytest.raises(ValueError, match="step"):
         pn.gamma_schedule(5, 5, 0.5, 0.05)
     with pytest.raises(ValueError, match="loss"):
-        pn.train_denoiser(pn.LPN(), lambda n, g: pn.sample_laplace(n, 1.0, g), 1.0, loss="huber")
+        pn.train_denoiser(pn.LPN(), lambda n, g: ld.sample_laplace(n, 1.0, g), 1.0, loss="huber")
 
 
 def test_sample_laplace_moments():
-    x = pn.sample_laplace(400_000, 2.0, torch.Generator().manual_seed(0))[:, 0]
+    x = ld.sample_laplace(400_000, 2.0, torch.Generator().manual_seed(0))[:, 0]
     assert x.mean().item() == pytest.approx(0.0, abs=0.02)
     assert x.abs().mean().item() == pytest.approx(2.0, rel=0.01)  # E|x| = b
     assert x.var().item() == pytest.approx(8.0, rel=0.02)  # 2 b^2
@@ -101,9 +102,9 @@ def test_mse_training_learns_posterior_mean_direction():
     torch.manual_seed(0)
     lpn = pn.LPN(1, hidden=8, layers=2).double()
     gen = torch.Generator().manual_seed(0)
-    res = pn.train_denoiser(lpn, lambda n, g: pn.sample_laplace(n, 1.0, g), 1.0, loss="mse", steps=100,
+    res = pn.train_denoiser(lpn, lambda n, g: ld.sample_laplace(n, 1.0, g), 1.0, loss="mse", steps=100,
                             batch=256, lr=3e-2, generator=gen)
     grid = np.linspace(-2, 2, 41)
     f = lpn(torch.tensor(grid)[:, None])[:, 0].detach().numpy()
-    assert np.abs(f - pn.laplace_mmse_denoiser(grid, 1.0, 1.0)).mean() < 0.1
+    assert np.abs(f - ld.laplace_mmse_denoiser(grid, 1.0, 1.0)).mean() < 0.1
     assert res.loss[-1] < res.loss[0]

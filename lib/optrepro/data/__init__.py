@@ -7,6 +7,10 @@
 * :mod:`optrepro.data.subsets` -- class-balanced and class-imbalanced subsets of a labelled dataset.
 * :mod:`optrepro.data.binary_classification` -- breast cancer (scikit-learn) and a binary MNIST subset, standardized
   with a bias column and labels +-1 (imported by its module path).
+* :mod:`optrepro.data.cstr` -- the simulated continuous stirred tank reactor of the ICLRNN paper, sequence
+  standardization (imported by its module path).
+* :mod:`optrepro.data.monotone_targets` -- synthetic monotone non-convex regression targets on [-1, 1]^d
+  (imported by its module path).
 * :mod:`optrepro.data.two_moons` -- scikit-learn's two-moons construction without scikit-learn (imported by its
   module path).
 * :mod:`optrepro.data.image_classification` -- flattened digits (scikit-learn's bundled file) or local MNIST as

@@ -25,8 +25,8 @@ error of the best convex monotone fit of the data (:func:`convex_monotone_floor`
 * :class:`MonotoneDense` -- the layer; :func:`monotonic_mlp` -- the paper's type-1 network;
   :func:`sign_constrained_relu_mlp` -- the baseline (same layer, ReLU, convex units only);
   :func:`unconstrained_mlp` -- a plain MLP; :func:`fit` -- full-batch Adam on the mean squared error;
-  :func:`max_decrease` -- the largest decrease of a model along an ordered grid; :func:`monotone_target` -- the
-  synthetic monotone non-convex targets of the notebook.
+  :func:`max_decrease` -- the largest decrease of a model along an ordered grid; the synthetic monotone
+  non-convex targets of the notebook are :mod:`optrepro.data.monotone_targets`.
 """
 
 from __future__ import annotations
@@ -49,14 +49,12 @@ __all__ = [
     "ACTIVATIONS",
     "METHODS",
     "OPTIMIZERS",
-    "TARGETS",
     "FitResult",
     "MonotoneDense",
     "concave",
     "convex_monotone_floor",
     "fit",
     "max_decrease",
-    "monotone_target",
     "monotonic_mlp",
     "saturated",
     "sign_constrained_relu_mlp",
@@ -266,26 +264,3 @@ def convex_monotone_floor(X: np.ndarray, y: np.ndarray, method: str = "auto") ->
     prob = cp.Problem(cp.Minimize(cp.sum_squares(f - y) / n), cons)
     prob.solve(solver=cp.CLARABEL)
     return float(prob.value)
-
-
-def _sigmoid_steps(x: Tensor, centres: Sequence[float], sharpness: float) -> Tensor:
-    return sum(torch.sigmoid(sharpness * (x - c)) for c in centres) / len(centres)
-
-
-TARGETS: dict[str, tuple[int, Callable[[Tensor], Tensor]]] = {
-    # name: (input dimension, f on [-1, 1]^d), each non-decreasing in every input and not convex
-    "sigmoid": (1, lambda X: torch.sigmoid(6 * X[:, 0])),
-    "log": (1, lambda X: torch.log1p(4 * (X[:, 0] + 1)) / math.log(9)),
-    "staircase": (1, lambda X: _sigmoid_steps(X[:, 0], (-0.5, 0.0, 0.5), 25.0)),
-    "sigmoid-2d": (2, lambda X: torch.sigmoid(3 * (X[:, 0] + X[:, 1])) + 0.5 * torch.sigmoid(6 * X[:, 1])),
-}
-
-
-def monotone_target(name: str, X: Tensor) -> Tensor:
-    """The synthetic target ``name`` (one of :data:`TARGETS`) at the points ``X`` in :math:`[-1, 1]^d`."""
-    if name not in TARGETS:
-        raise ValueError(f"invalid target {name!r}: expected one of {', '.join(TARGETS)}")
-    d, f = TARGETS[name]
-    if X.ndim != 2 or X.shape[1] != d:
-        raise ValueError(f"invalid input shape {tuple(X.shape)} for target {name!r}: expected (n, {d})")
-    return f(X)

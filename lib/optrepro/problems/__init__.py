@@ -11,9 +11,13 @@
   published optima, constrained logistic regression, Poisson (PDE-constrained) control.
 * :mod:`optrepro.problems.hydrothermal` -- a synthetic multi-stage hydrothermal dispatch with stage LPs and its
   baselines (the TS-DDR policy trained on it: :mod:`optrepro.constrained.ts_ddr`).
+* :mod:`optrepro.problems.hammerstein` -- a nonlinear first-order (Hammerstein) plant for control through
+  surrogates, and its training sequences.
+* :mod:`optrepro.problems.laplace_denoising` -- a 1-D Laplace signal in Gaussian noise: samples, the MAP
+  (soft-threshold) and MMSE denoisers.
 * :mod:`optrepro.problems.knapsack` -- the LP relaxation of the multi-dimensional knapsack as a family of boxed LPs.
 
-The last three are imported by their module path.
+The last five are imported by their module path.
 
 Problems from learning theory, also imported by their module path:
 
