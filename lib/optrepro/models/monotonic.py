@@ -44,6 +44,7 @@ from ..checks import check_int, check_nonnegative, check_positive
 from ..train import fit as train
 from .mlp import mlp
 from ..optim import Adam
+from ..metrics.monotonicity import max_decrease
 
 __all__ = [
     "ACTIVATIONS",
@@ -215,12 +216,6 @@ def fit(model: nn.Module, X: Tensor, y: Tensor, steps: int, lr: float, optimizer
     with torch.no_grad():
         final = float(((model(X)[:, 0] - y) ** 2).mean())
     return FitResult(np.asarray(hist), final)
-
-
-def max_decrease(values: Tensor, dim: int = -1) -> float:
-    """The largest decrease ``max(v_k - v_{k+1}, 0)`` of ``values`` along ``dim`` (an ordered grid): 0 for a
-    non-decreasing function."""
-    return float(torch.clamp(-torch.diff(values.detach(), dim=dim), min=0).max()) if values.shape[dim] > 1 else 0.0
 
 
 METHODS = ("auto", "pairwise", "chain")

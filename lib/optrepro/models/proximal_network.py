@@ -43,7 +43,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -52,6 +51,7 @@ from ..threads import one_cpu_thread_if
 from ..train import fit as train
 from .icnn import ICNN
 from ..optim import Adam
+from ..metrics.monotonicity import max_decrease
 
 __all__ = [
     "ICNN",
@@ -141,9 +141,3 @@ def train_denoiser(model: nn.Module, sample: Callable[[int, torch.Generator], Te
     return TrainResult(trace.loss, trace.metrics.get("gamma", []))
 
 
-def max_decrease(values) -> float:
-    """The largest decrease ``max(v[i] - v[i+1], 0)`` of a sequence along its order (0 for a non-decreasing one)."""
-    v = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=float).reshape(-1)
-    if v.size < 2:
-        return 0.0
-    return float(max(np.max(v[:-1] - v[1:]), 0.0))
