@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..optim import Adam
+from ..train import fit as train
 
 __all__ = ["ICLSTMCell", "ICLSTM", "PlainLSTM", "FitResult", "ControlResult", "train_surrogate", "economic_objective",
            "optimize_controls", "midpoint_convexity_gap", "make_surrogate", "KINDS", "surrogate_input"]
@@ -170,7 +171,8 @@ class FitResult:
 
 def train_surrogate(model: nn.Module, X: Tensor, Y: Tensor, epochs: int, lr: float, batch_size: int,
                     generator: torch.Generator) -> FitResult:
-    """Mini-batch Adam on the mean squared error ``mean((model(X) - Y)^2)``, a cosine-decayed step size."""
+    """Mini-batch Adam on the mean squared error ``mean((model(X) - Y)^2)``, a cosine-decayed step size
+    (through :func:`optrepro.train.fit`)."""
     epochs, batch_size, lr = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1), check_positive("lr", lr)
     if X.ndim != 3 or Y.ndim != 3 or X.shape[:2] != Y.shape[:2]:
         raise ValueError(f"invalid shapes X {tuple(X.shape)}, Y {tuple(Y.shape)}: expected (n, T, d_in), (n, T, d_out)")
@@ -178,19 +180,19 @@ def train_surrogate(model: nn.Module, X: Tensor, Y: Tensor, epochs: int, lr: flo
     n = X.shape[0]
     per_epoch = -(-n // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * per_epoch)
-    hist = []
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=generator).to(X.device)
-        tot = 0.0
-        for k in range(per_epoch):
-            idx = perm[k * batch_size:(k + 1) * batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = ((model(X[idx]) - Y[idx]) ** 2).mean()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(idx)
-        hist.append(tot / n)
+    hist, state = [], {}
+
+    def loss(k):   # step k: batch k % per_epoch of a fresh permutation each epoch
+        if k % per_epoch == 0:
+            state["perm"], state["tot"] = torch.randperm(n, generator=generator).to(X.device), 0.0
+        idx = state["perm"][(k % per_epoch) * batch_size:(k % per_epoch + 1) * batch_size]
+        value = ((model(X[idx]) - Y[idx]) ** 2).mean()
+        state["tot"] += float(value.detach()) * len(idx)
+        if k % per_epoch == per_epoch - 1:
+            hist.append(state["tot"] / n)
+        return value
+
+    train(loss, opt, epochs * per_epoch, scheduler=sched, every=epochs * per_epoch, stop_on_nonfinite=False)
     with torch.no_grad():
         final = float(((model(X) - Y) ** 2).mean())
     return FitResult(np.asarray(hist), final)
