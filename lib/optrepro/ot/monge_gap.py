@@ -50,6 +50,7 @@ from ..models.mlp import activation as make_activation
 from ..models.mlp import mlp
 from ..optim import Adam
 from ..threads import one_cpu_thread_if
+from ..train import fit as train
 from .divergence import entropic_ot, sinkhorn_divergence, squared_distances
 from .sinkhorn import sinkhorn
 
@@ -173,7 +174,8 @@ class FitResult:
 def fit_map(T: nn.Module, sample_source: Callable[[int], Tensor], sample_target: Callable[[int], Tensor], *,
             eps: float, lam: float, steps: int, batch: int, lr: float = 1e-3, gap_eps: float | None = None,
             max_iter: int = 200, tol: float = 1e-6, log_gap: bool = True) -> FitResult:
-    """Adam on S_eps(T#mu_batch, nu_batch) + lam * M_gap_eps(T) with the gap on the source batch (rho = mu).
+    """Adam on S_eps(T#mu_batch, nu_batch) + lam * M_gap_eps(T) with the gap on the source batch (rho = mu),
+    through :func:`optrepro.train.fit`.
 
     ``sample_source(n)`` / ``sample_target(n)`` return fresh (n, d) samples on the map's device; ``gap_eps``
     defaults to ``eps``. Returns the per-step loss, fitting term and Monge gap (for lam = 0 the gap is computed
@@ -184,32 +186,28 @@ def fit_map(T: nn.Module, sample_source: Callable[[int], Tensor], sample_target:
     steps, batch = check_int("steps", steps, 1), check_int("batch", batch, 2)
     opt = Adam(T.parameters(), lr=check_positive("lr", lr))
     device = next(T.parameters()).device
-    out = FitResult()
     kw = dict(max_iter=max_iter, tol=tol)
+    with_gap = lam > 0 or log_gap
+
+    def loss(k):
+        x, y = sample_source(batch), sample_target(batch)
+        Tx = T(x)
+        Tx_gap = Tx if lam > 0 else Tx.detach()
+        if gap_eps == eps:   # the four OT_eps values of the step in one batched Sinkhorn call
+            X = torch.stack([Tx, Tx, y] + ([x] if with_gap else []))
+            Y = torch.stack([y, Tx, y] + ([Tx_gap] if with_gap else []))
+            ot_values = batched_entropic_ot(X, Y, eps, **kw)
+            fit = ot_values[0] - 0.5 * ot_values[1] - 0.5 * ot_values[2]
+            gap = ((x - Tx_gap) ** 2).sum(1).mean() - ot_values[3] if with_gap else None
+        else:
+            fit = sinkhorn_divergence(Tx, y, eps, **kw)
+            gap = monge_gap(x, Tx_gap, gap_eps, **kw) if with_gap else None
+        value = fit + lam * gap if lam > 0 else fit
+        return value, {"fit": fit.detach()} | ({"gap": gap.detach()} if gap is not None else {})
+
     with one_cpu_thread_if(batch <= 512, device):
-        for _ in range(steps):
-            x, y = sample_source(batch), sample_target(batch)
-            Tx = T(x)
-            with_gap = lam > 0 or log_gap
-            Tx_gap = Tx if lam > 0 else Tx.detach()
-            if gap_eps == eps:   # the four OT_eps values of the step in one batched Sinkhorn call
-                X = torch.stack([Tx, Tx, y] + ([x] if with_gap else []))
-                Y = torch.stack([y, Tx, y] + ([Tx_gap] if with_gap else []))
-                ot_values = batched_entropic_ot(X, Y, eps, **kw)
-                fit = ot_values[0] - 0.5 * ot_values[1] - 0.5 * ot_values[2]
-                gap = ((x - Tx_gap) ** 2).sum(1).mean() - ot_values[3] if with_gap else None
-            else:
-                fit = sinkhorn_divergence(Tx, y, eps, **kw)
-                gap = monge_gap(x, Tx_gap, gap_eps, **kw) if with_gap else None
-            loss = fit + lam * gap if lam > 0 else fit
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            out.loss.append(float(loss.detach()))
-            out.fit.append(float(fit.detach()))
-            if gap is not None:
-                out.gap.append(float(gap.detach()))
-    return out
+        trace = train(loss, opt, steps, stop_on_nonfinite=False)
+    return FitResult(trace.loss, trace.metrics["fit"], trace.metrics.get("gap", []))
 
 
 def fit_maps(T: EnsembleMLPMap, sample_source: Callable[[int], Tensor], sample_target: Callable[[int], Tensor], *,
@@ -233,22 +231,23 @@ def fit_maps(T: EnsembleMLPMap, sample_source: Callable[[int], Tensor], sample_t
     lam_t = torch.tensor(lams, dtype=T.weights[0].dtype, device=device)
     with_gap = log_gap or any(v > 0 for v in lams)
     out = FitResult()
+
+    def loss(k):
+        x, y = sample_source(batch), sample_target(batch)
+        Tx = T(x)
+        X = torch.cat([Tx, Tx, y] + ([x] if with_gap else []))
+        Y = torch.cat([y, Tx, y] + ([Tx] if with_gap else []))
+        v = batched_entropic_ot(X, Y, eps, max_iter=max_iter, tol=tol)
+        fit = v[:K] - 0.5 * v[K:2 * K] - 0.5 * v[2 * K:3 * K]
+        value = fit
+        if with_gap:   # a zero weight contributes an exactly zero gradient
+            gap = ((x - Tx) ** 2).sum(-1).mean(-1) - v[3 * K:]
+            value = fit + lam_t * gap
+            out.gap.append(gap.detach().cpu().numpy())
+        out.loss.append(value.detach().cpu().numpy())
+        out.fit.append(fit.detach().cpu().numpy())
+        return value.sum()
+
     with one_cpu_thread_if(K * batch <= 2048, device):
-        for _ in range(steps):
-            x, y = sample_source(batch), sample_target(batch)
-            Tx = T(x)
-            X = torch.cat([Tx, Tx, y] + ([x] if with_gap else []))
-            Y = torch.cat([y, Tx, y] + ([Tx] if with_gap else []))
-            v = batched_entropic_ot(X, Y, eps, max_iter=max_iter, tol=tol)
-            fit = v[:K] - 0.5 * v[K:2 * K] - 0.5 * v[2 * K:3 * K]
-            loss = fit
-            if with_gap:   # a zero weight contributes an exactly zero gradient
-                gap = ((x - Tx) ** 2).sum(-1).mean(-1) - v[3 * K:]
-                loss = fit + lam_t * gap
-                out.gap.append(gap.detach().cpu().numpy())
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            out.loss.append(loss.detach().cpu().numpy())
-            out.fit.append(fit.detach().cpu().numpy())
+        train(loss, opt, steps, every=steps, stop_on_nonfinite=False)
     return out
