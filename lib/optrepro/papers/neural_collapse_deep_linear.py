@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..optim import adam_step, sgd_step
+from ..train import fit as train
 from ..metrics.neural_collapse import CollapseMetrics, collapse_metrics
 
 __all__ = ["OPTIMIZERS", "MLPDeepLinear", "objective", "HeadRecord", "measure_head", "NetworkTrace",
@@ -188,7 +189,7 @@ def train_network(model: MLPDeepLinear, X: Tensor, y: Tensor, steps: int, lr: fl
                   generator: torch.Generator | None = None) -> NetworkTrace:
     """``steps`` Adam or heavy-ball SGD steps on :func:`objective` (see the module docstring).
 
-    ``batch_size=None`` takes full-batch steps; otherwise each epoch visits a random permutation of the data in
+    The loop is :func:`optrepro.train.fit` with a functional update. ``batch_size=None`` takes full-batch steps; otherwise each epoch visits a random permutation of the data in
     batches of ``batch_size`` (``generator`` draws it). Every ``record_every`` steps (and at the first and last)
     the full-data objective and, if given, ``measure(model)`` (under ``torch.no_grad()``) are recorded;
     ``record_every=0`` records only the start and the end.
@@ -223,8 +224,8 @@ def train_network(model: MLPDeepLinear, X: Tensor, y: Tensor, steps: int, lr: fl
             if measure is not None:
                 trace.records.append(measure(model))
 
-    record(0)
-    for step in range(1, steps + 1):
+    def loss(k: int) -> Tensor:   # the objective on step k + 1's batch
+        nonlocal order, cursor
         if batch_size is None or batch_size >= n:
             xb, yb = X, y
         else:
@@ -233,11 +234,18 @@ def train_network(model: MLPDeepLinear, X: Tensor, y: Tensor, steps: int, lr: fl
             idx = order[cursor:cursor + batch_size]
             cursor += batch_size
             xb, yb = X[idx], y[idx]
-        grads = torch.autograd.grad(objective(model, xb, yb, weight_decay, feature_decay), params)
+        return objective(model, xb, yb, weight_decay, feature_decay)
+
+    def update(k: int, value: Tensor) -> None:   # functional step k + 1, then its record
+        grads = torch.autograd.grad(value, params)
         if optimizer == "sgd":
             sgd_step(params, grads, first, lr, momentum)
         else:
-            adam_step(params, grads, first, second, step, lr, betas, eps)
-        if step == steps or (record_every and step % record_every == 0):
-            record(step)
+            adam_step(params, grads, first, second, k + 1, lr, betas, eps)
+        if k + 1 == steps or (record_every and (k + 1) % record_every == 0):
+            record(k + 1)
+
+    record(0)
+    if steps:
+        train(loss, update, steps, every=steps, stop_on_nonfinite=False)
     return trace

@@ -58,6 +58,7 @@ from torch import Tensor, nn
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..optim import sgd_step
+from ..train import fit as train
 
 __all__ = [
     "LOSSES",
@@ -208,7 +209,8 @@ def train_ufm(model: DeepLinearUFM, steps: int, lr: float, momentum: float = 0.9
               measure: Callable[[DeepLinearUFM], Any] | None = None) -> UFMTrace:
     """Full-batch gradient descent with heavy-ball momentum on ``model.objective()``:
     :math:`v \\leftarrow \\mu v + \\nabla f(\\theta)`, :math:`\\theta \\leftarrow \\theta - \\eta v` for every parameter
-    (:func:`optrepro.optim.sgd_step`, the update of ``torch.optim.SGD(lr=eta, momentum=mu)``).
+    (:func:`optrepro.optim.sgd_step`, the update of ``torch.optim.SGD(lr=eta, momentum=mu)``, as a functional update of
+    :func:`optrepro.train.fit`).
 
     Every ``record_every`` steps (and at the first and last step) the objective and, if given, ``measure(model)``
     (called under ``torch.no_grad()``) are recorded; ``record_every=0`` records only the start and the end.
@@ -229,12 +231,14 @@ def train_ufm(model: DeepLinearUFM, steps: int, lr: float, momentum: float = 0.9
             if measure is not None:
                 trace.records.append(measure(model))
 
+    def update(k: int, objective: Tensor) -> None:   # functional heavy-ball step k + 1, then its record
+        sgd_step(params, torch.autograd.grad(objective, params), velocity, lr, momentum)
+        if k + 1 == steps or (record_every and (k + 1) % record_every == 0):
+            record(k + 1)
+
     record(0)
-    for step in range(1, steps + 1):
-        grads = torch.autograd.grad(model.objective(), params)
-        sgd_step(params, grads, velocity, lr, momentum)
-        if step == steps or (record_every and step % record_every == 0):
-            record(step)
+    if steps:
+        train(lambda k: model.objective(), update, steps, every=steps, stop_on_nonfinite=False)
     return trace
 
 
