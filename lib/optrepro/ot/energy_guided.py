@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from ..checks import check_int, check_nonnegative, check_positive
 from ..optim.functional import adam_step
 from ..threads import one_cpu_thread_if
+from ..train import fit as train
 from .gaussian import EntropicGaussianPlan, bw2_uvp
 
 __all__ = [
@@ -253,6 +254,7 @@ def train_egeot(f: nn.Module, sample_x: Callable[[int], Tensor], sample_y: Calla
     """Adam on the EBM surrogate loss (module docstring) with short-run Langevin from a replay buffer of (x, y) chains.
 
     ``sample_x(n)``/``sample_y(n)`` return n rows of mu/nu on f's device; a fresh chain starts at N(0, init_std^2 I).
+    The loop is :func:`optrepro.train.fit` with a functional Adam update; the negatives are drawn in its closure.
     """
     import time
 
@@ -267,27 +269,30 @@ def train_egeot(f: nn.Module, sample_x: Callable[[int], Tensor], sample_y: Calla
     m1 = [torch.zeros_like(p) for p in params]
     m2 = [torch.zeros_like(p) for p in params]
     result = EgEOTResult()
-    buf_x = buf_y = None
+    buf = {}   # the replay buffer of (x, y) chains
+
+    def loss(k):   # Langevin negatives from the buffer, then the surrogate loss of step k
+        x = sample_x(batch)
+        y0 = init_std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        if buf and buf["x"].shape[0] >= batch:
+            idx = torch.randint(buf["x"].shape[0], (batch,), generator=generator).to(x.device)
+            keep = (torch.rand(batch, generator=generator) < replay).to(x.device)
+            x = torch.where(keep[:, None], buf["x"][idx], x)
+            y0 = torch.where(keep[:, None], buf["y"][idx], y0)
+        y_model = langevin_conditional(f, x, y0, eps, langevin_steps, langevin_step, generator=generator)
+        if not buf:
+            buf["x"], buf["y"] = x, y_model
+        else:
+            buf["x"] = torch.cat([x, buf["x"]])[:buffer_size]
+            buf["y"] = torch.cat([y_model, buf["y"]])[:buffer_size]
+        return egeot_loss(f, sample_y(batch), y_model)
+
+    def update(k, value):
+        adam_step(params, torch.autograd.grad(value, params), m1, m2, k + 1, lr, betas)
+
     t0 = time.perf_counter()
     x0 = sample_x(batch)
     with one_cpu_thread_if(x0.shape[1] * batch <= 8192, x0.device):
-        for t in range(1, steps + 1):
-            x = sample_x(batch)
-            y0 = init_std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-            if buf_x is not None and buf_x.shape[0] >= batch:
-                idx = torch.randint(buf_x.shape[0], (batch,), generator=generator).to(x.device)
-                keep = (torch.rand(batch, generator=generator) < replay).to(x.device)
-                x = torch.where(keep[:, None], buf_x[idx], x)
-                y0 = torch.where(keep[:, None], buf_y[idx], y0)
-            y_model = langevin_conditional(f, x, y0, eps, langevin_steps, langevin_step, generator=generator)
-            if buf_x is None:
-                buf_x, buf_y = x, y_model
-            else:
-                buf_x = torch.cat([x, buf_x])[:buffer_size]
-                buf_y = torch.cat([y_model, buf_y])[:buffer_size]
-            loss = egeot_loss(f, sample_y(batch), y_model)
-            grads = torch.autograd.grad(loss, params)
-            adam_step(params, grads, m1, m2, t, lr, betas)
-            result.losses.append(loss.item())
+        result.losses = train(loss, update, steps, stop_on_nonfinite=False).loss
     result.seconds = time.perf_counter() - t0
     return result
