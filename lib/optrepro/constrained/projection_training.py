@@ -54,6 +54,7 @@ from torch import Tensor
 
 from optrepro.checks import check_choice, check_int, check_nonnegative, check_positive
 from optrepro.optim import Adam
+from optrepro.train import fit as train
 
 __all__ = [
     "METHODS",
@@ -342,7 +343,7 @@ def train_adam(params: MLPParams, x: Tensor, y: Tensor, x_test: Tensor, y_test: 
                batch_size: int, lr: float = 1e-3, margin: float = 1.0, eval_every: int = 0,
                generator: torch.Generator | None = None) -> TrainResult:
     """The gradient baseline: the same network trained by :class:`optrepro.optim.Adam` on the cross-entropy loss
-    (evaluated as :func:`train_projection`)."""
+    through :func:`optrepro.train.fit` (evaluated as :func:`train_projection`)."""
     import time
 
     epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
@@ -352,18 +353,23 @@ def train_adam(params: MLPParams, x: Tensor, y: Tensor, x_test: Tensor, y_test: 
     opt = Adam([W, b, V], lr=lr)
     res = TrainResult(p, [], [], [], [])
     _evaluate(res, 0, p, x, y, x_test, y_test, margin)
-    t0 = time.perf_counter()
-    n_up = 0
-    for _ in range(epochs):
-        for idx in _batches(len(y), batch_size, generator, x.device):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(predict(p, x[idx]), y[idx]).backward()
-            opt.step()
-            n_up += 1
-            if eval_every and n_up % eval_every == 0:
-                _evaluate(res, n_up, p, x, y, x_test, y_test, margin)
-        if res.updates[-1] != n_up:
+    per_epoch = -(-len(y) // batch_size)
+    batches, updates = [], [0]
+
+    def loss(k):   # step k: batch k % per_epoch of the epoch's permutation
+        if k % per_epoch == 0:
+            batches[:] = _batches(len(y), batch_size, generator, x.device)
+        idx = batches[k % per_epoch]
+        return torch.nn.functional.cross_entropy(predict(p, x[idx]), y[idx])
+
+    def evaluate():   # after update k + 1: every eval_every updates and at the end of each epoch
+        n_up = updates[0] = updates[0] + 1
+        if (eval_every and n_up % eval_every == 0) or n_up % per_epoch == 0:
             _evaluate(res, n_up, p, x, y, x_test, y_test, margin)
+        return {}
+
+    t0 = time.perf_counter()
+    train(loss, opt, epochs * per_epoch, metrics=evaluate, stop_on_nonfinite=False)
     res.seconds = time.perf_counter() - t0
     res.params = MLPParams(W.detach(), b.detach(), V.detach())
     return res
