@@ -48,6 +48,7 @@ from torch import Tensor
 from ..checks import check_choice, check_int, check_nonnegative, check_positive
 from ..optim import adam_step
 from ..threads import one_cpu_thread_if
+from ..train import fit as train
 from .convex_program import ConvexSolution
 
 __all__ = [
@@ -231,7 +232,7 @@ def pgd_adversarial_training(X: Tensor, y: Tensor, width: int, beta: float, eps:
 
     Each step attacks the current networks with ``attack_steps`` PGD steps from :math:`\\delta = 0`, then takes one
     Adam step on the loss at the attacked points plus the weight decay (:func:`optrepro.optim.adam_step`, the update
-    of ``torch.optim.Adam``). Initialization: PyTorch's ``nn.Linear``
+    of ``torch.optim.Adam``, as a functional update of :func:`optrepro.train.fit`). Initialization: PyTorch's ``nn.Linear``
     default (uniform :math:`\\pm 1/\\sqrt{\\text{fan-in}}`), drawn on the CPU.
     """
     _check_loss(loss)
@@ -247,15 +248,21 @@ def pgd_adversarial_training(X: Tensor, y: Tensor, width: int, beta: float, eps:
     moments = [torch.zeros_like(t) for t in params], [torch.zeros_like(t) for t in params]
     Xr = X.expand(runs, *X.shape)
     trace = []
+
+    def adversarial_objective(k: int) -> Tensor:   # the PGD attack on the current networks, then the summed objective
+        Ud, ad = U.detach(), alpha.detach()
+        Xa = Xr if eps == 0 else pgd_attack(lambda Z, U_=Ud, a_=ad: relu_predict(Z, U_, a_), Xr, y, eps,
+                                            attack_steps, perturbed=perturbed,
+                                            input_grad=lambda Z, U_=Ud, a_=ad: relu_input_grad(Z, U_, a_))
+        obj = margin_loss(y * relu_predict(Xa, U, alpha), loss).sum(-1) \
+            + 0.5 * beta * ((U ** 2).sum((1, 2)) + (alpha ** 2).sum(1))
+        trace.append(obj.detach())                       # (runs,): fit's trace holds scalars
+        return obj.sum()
+
+    def update(k: int, value: Tensor) -> None:
+        grads = torch.autograd.grad(value, params)   # runs are independent: each gets its own gradient
+        adam_step(params, grads, moments[0], moments[1], k + 1, lr)
+
     with one_cpu_thread_if(X.shape[0] * width * d < 1_000_000, X.device):
-        for t in range(1, steps + 1):
-            Ud, ad = U.detach(), alpha.detach()
-            Xa = Xr if eps == 0 else pgd_attack(lambda Z, U_=Ud, a_=ad: relu_predict(Z, U_, a_), Xr, y, eps,
-                                                attack_steps, perturbed=perturbed,
-                                                input_grad=lambda Z, U_=Ud, a_=ad: relu_input_grad(Z, U_, a_))
-            obj = margin_loss(y * relu_predict(Xa, U, alpha), loss).sum(-1) \
-                + 0.5 * beta * ((U ** 2).sum((1, 2)) + (alpha ** 2).sum(1))
-            grads = torch.autograd.grad(obj.sum(), params)   # runs are independent: each gets its own gradient
-            adam_step(params, grads, moments[0], moments[1], t, lr)
-            trace.append(obj.detach())
+        train(adversarial_objective, update, steps, every=steps, stop_on_nonfinite=False)
     return PGDTrainingResult(U.detach(), alpha.detach(), torch.stack(trace))
