@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..checks import check_int, check_nonnegative, check_positive
 from ..optim import SGD, Adam
+from ..train import fit as train
 from .convex_program import check_loss, loss_value
 
 __all__ = ["OPTIMIZERS", "NonconvexResult", "objective_and_grad", "train_relu_networks"]
@@ -68,7 +69,8 @@ def train_relu_networks(X: Tensor, y: Tensor, width: int, beta: float, loss: str
     """Train ``runs`` width-``width`` networks from independent random initializations on the full batch.
 
     ``init = (U, alpha)`` (shapes ``(m, d)`` and ``(m,)``) starts every run from that network instead (e.g. the
-    global optimum read off the convex program: a control that a local method should not leave)."""
+    global optimum read off the convex program: a control that a local method should not leave). The loop is
+    :func:`optrepro.train.fit` with a functional update that hands the written-out gradients to the optimizer."""
     check_loss(loss)
     width, runs, steps = check_int("width", width, 1), check_int("runs", runs, 1), check_int("steps", steps, 1)
     beta, lr = check_nonnegative("beta", beta), check_positive("lr", lr)
@@ -86,11 +88,19 @@ def train_relu_networks(X: Tensor, y: Tensor, width: int, beta: float, loss: str
         U = ((torch.rand(runs, width, d, generator=generator, dtype=torch.float64) * 2 - 1) * bu).to(X.device, X.dtype)
         alpha = ((torch.rand(runs, width, generator=generator, dtype=torch.float64) * 2 - 1) * ba).to(X.device, X.dtype)
     opt = Adam([U, alpha], lr=lr) if optimizer == "adam" else SGD([U, alpha], lr=lr, momentum=momentum)
-    trace = []
-    for _ in range(steps):
-        obj, U.grad, alpha.grad = objective_and_grad(X, y, U, alpha, beta, loss)  # each run's own gradient
+    trace, grads = [], []
+
+    def objective(k: int) -> Tensor:   # each run's objective and own gradient, written out (no autograd graph)
+        obj, grad_U, grad_alpha = objective_and_grad(X, y, U, alpha, beta, loss)
+        grads[:] = grad_U, grad_alpha
+        trace.append(obj)                # (runs,): fit's trace holds scalars
+        return obj.sum()
+
+    def update(k: int, value: Tensor) -> None:
+        U.grad, alpha.grad = grads
         opt.step()
-        trace.append(obj)
+
+    train(objective, update, steps, every=steps, stop_on_nonfinite=False)
     with torch.no_grad():
         final = _objective(X, y, U, alpha, beta, loss)
     return NonconvexResult(U.detach(), alpha.detach(), torch.stack(trace), final)
